@@ -1,0 +1,5 @@
+"""Networks: the amortized inference network (and, later, encoders)."""
+
+from .inference import InferenceNetwork
+
+__all__ = ["InferenceNetwork"]
