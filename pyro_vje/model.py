@@ -96,6 +96,10 @@ class VJE(PyroModule):
         self.beta = _check_float("beta", beta, allow_zero=True)
         self.radial_scale = float(_check_float("radial_scale", radial_scale, allow_zero=False))
         if isinstance(elbo, ELBO):
+            if num_particles != 1:
+                raise ValueError(
+                    "VJE: num_particles applies to a named elbo; set it on the ELBO instance instead"
+                )
             self.elbo = elbo
         elif elbo in _ELBOS:
             self.elbo = _ELBOS[elbo](num_particles=num_particles)

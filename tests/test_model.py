@@ -248,3 +248,24 @@ def test_elbo_choice():
     assert isinstance(_vje(elbo="trace").elbo, Trace_ELBO)
     custom = Trace_ELBO(num_particles=2)
     assert _vje(elbo=custom).elbo is custom
+
+
+def test_num_particles_with_an_elbo_instance_is_refused():
+    from pyro.infer import Trace_ELBO
+
+    with pytest.raises(ValueError, match="num_particles"):
+        _vje(elbo=Trace_ELBO(), num_particles=4)
+
+
+@pytest.mark.parametrize("elbo", ["meanfield", "trace"])
+def test_several_particles_average_the_estimator(elbo):
+    """num_particles=K: the loss is the mean over K independent posterior draws."""
+    args = _inputs()
+    torch.manual_seed(3)
+    many = _vje(elbo=elbo, num_particles=64).elbo.differentiable_loss(_vje().model, _vje().guide, *args)
+    c_dir, c_rad = _log_normalizers(3.0, 16)
+    torch.manual_seed(4)
+    draws = torch.stack([vje_loss(*_as_variances(args), df=3.0) for _ in range(2000)])
+    expected = draws.mean() - (c_dir + c_rad)
+    # both are Monte-Carlo estimates of the same expectation (Eq. 37)
+    assert float(many) == pytest.approx(float(expected), abs=4 * float(draws.std()) / 8)

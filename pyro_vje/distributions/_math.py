@@ -41,14 +41,18 @@ def compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
 
 
 def as_tensor(value, like: torch.Tensor) -> torch.Tensor:
-    """``value`` as a floating tensor on ``like``'s device (keeps tensors as they are)."""
+    """``value`` as a floating tensor on ``like``'s device (keeps tensors as they are).
+
+    Python numbers become tensors of ``like``'s dtype, but never narrower than
+    float32: ``df = 1e6`` must not be rounded to bfloat16 (999424).
+    """
     if isinstance(value, torch.Tensor):
         if not value.is_floating_point():
-            value = value.to(like.dtype if like.is_floating_point() else torch.float32)
+            value = value.to(torch.get_default_dtype())
         return value
     if not isinstance(value, Real):
         raise TypeError(f"expected a number or a tensor, got {type(value).__name__}")
-    dtype = like.dtype if like.is_floating_point() else torch.float32
+    dtype = compute_dtype(like)
     return torch.tensor(float(value), dtype=dtype, device=like.device)
 
 

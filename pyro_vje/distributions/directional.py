@@ -72,12 +72,14 @@ class DirectionalStudentT(EmbeddingDistribution):
         density is normalized over :math:`\mathbb{R}^D`, not over the sphere
         :math:`S^{D-1}` on which :math:`\hat z` lives. Restricted to the sphere
         its integral depends on :math:`\sigma` and :math:`\nu`: it is below one
-        for broad scales and in the high-dimensional regime VJE trains in (a
-        *subdensity*, the "spherical subdensity model" of the revised paper),
-        but it exceeds one for concentrated scales in low dimension (for
-        ``D = 2``, ``df = inf`` it tends to :math:`1/(\sqrt{2\pi}\,\sigma)` as
-        :math:`\sigma \to 0`). ``log_prob`` is therefore *not* the density of
-        :meth:`rsample`; see ``docs/theory.md``.
+        for broad scales, which includes the regime VJE trains in
+        (:math:`D = 512`, :math:`\sigma^2 \approx 0.3`; a *subdensity*, the
+        "spherical subdensity model" of the revised paper), but it exceeds one
+        for concentrated scales, roughly :math:`\sigma\sqrt{D} \lesssim 1`, in
+        any dimension (for ``D = 2``, ``df = inf`` it tends to
+        :math:`1/(\sqrt{2\pi}\,\sigma)` as :math:`\sigma \to 0`).
+        ``log_prob`` is therefore *not* the density of :meth:`rsample`; see
+        ``docs/theory.md``.
 
     Sampling follows the generative reading of the factor: a Student-t draw
     around the centre direction, projected back to the sphere,

@@ -45,6 +45,11 @@ class PolarStudentT(EmbeddingDistribution):
             with pyro.plate("data", z.shape[0]):
                 pyro.sample("z", PolarStudentT(3.0, s, sigma), obs=z)
 
+    (With an autoguide, use ``init_loc_fn=init_to_sample``: the default
+    ``init_to_median`` starts ``s`` at the zero vector, which has no direction
+    and is rejected under validation. ``examples/polar_prototypes.py`` is a
+    complete, tested example.)
+
     :param df: degrees of freedom :math:`\nu > 0`, shared by both factors
         (``float('inf')`` gives the Gaussian limit of both).
     :param loc: centre :math:`s`, shape ``(..., D)``.
@@ -69,11 +74,11 @@ class PolarStudentT(EmbeddingDistribution):
         radial_scale = as_tensor(radial_scale, loc)
         df = as_tensor(df, loc)
         try:  # radial_scale has no event dimension: fold its shape into df's
-            df = df.expand(torch.broadcast_shapes(df.shape, radial_scale.shape))
+            df = df.expand(torch.broadcast_shapes(df.shape, loc.shape[:-1], radial_scale.shape))
         except RuntimeError as err:
             raise ValueError(
-                f"{name}: radial_scale of shape {tuple(radial_scale.shape)} does not "
-                f"broadcast against df of shape {tuple(df.shape)}"
+                f"{name}: radial_scale of shape {tuple(radial_scale.shape)} does not broadcast "
+                f"against df {tuple(df.shape)} and loc's batch shape {tuple(loc.shape[:-1])}"
             ) from err
         self.df, self.loc, self.scale, batch_shape = broadcast_vector_params(name, loc, scale, df)
         self.radial_scale = radial_scale.expand(batch_shape)

@@ -129,3 +129,10 @@ def test_radial_influence_is_bounded(df, radial_scale):
     influence = grad[:, 0].abs()  # d||z||/dz_0 = 1 on this ray
     assert (influence <= bound * (1 + 1e-12)).all()
     torch.testing.assert_close(influence[-1], torch.tensor(bound, dtype=torch.float64))
+
+
+def test_python_number_arguments_are_not_rounded_to_bfloat16():
+    loc = torch.randn(3, 5).to(torch.bfloat16)
+    d = PolarStudentT(1e6, loc, 0.3, radial_scale=0.3)
+    assert float(d.df[0]) == 1e6 and d.df.dtype == torch.float32
+    assert float(d.radial_scale[0]) == pytest.approx(0.3, rel=1e-7)

@@ -104,3 +104,14 @@ def test_polar_as_a_latent_site():
     tr = poutine.trace(model).get_trace()
     assert tr.nodes["s"]["value"].shape == (3, D)
     assert tr.log_prob_sum().isfinite()
+
+
+def test_mixture_same_family_of_polar_components():
+    k = 3
+    components = PolarStudentT(3.0, torch.randn(k, D), torch.rand(k, D) + 0.2)
+    weights = torch.tensor([0.2, 0.5, 0.3])
+    mixture = dist.MixtureSameFamily(dist.Categorical(weights), components)
+    z = torch.randn(7, D)
+    expected = torch.logsumexp(components.log_prob(z.unsqueeze(-2)) + weights.log(), -1)
+    torch.testing.assert_close(mixture.log_prob(z), expected)
+    assert mixture.sample((2,)).shape == (2, D)

@@ -106,3 +106,8 @@ def test_loc_must_be_a_vector_tensor(cls):
         _make(cls, loc=torch.tensor(1.0), scale=1.0)
     with pytest.raises(TypeError, match="torch.Tensor"):
         _make(cls, loc=[1.0, 2.0, 3.0], scale=1.0)
+
+
+def test_radial_scale_that_does_not_broadcast_is_named():
+    with pytest.raises(ValueError, match="radial_scale of shape"):
+        PolarStudentT(3.0, torch.randn(4, 3), 1.0, radial_scale=torch.rand(5))
