@@ -105,6 +105,24 @@ class EmbeddingDistribution(TorchDistribution):
     #: Whether ``log_prob`` reads the direction of the value (zero vectors invalid).
     _reads_direction = True
 
+    def expand(self, batch_shape, _instance=None):
+        """Expand every parameter of ``arg_constraints`` to ``batch_shape`` (plus its
+        event dimensions, read from the constraint's ``event_dim``)."""
+        new = self._get_checked_instance(type(self), _instance)
+        batch_shape = torch.Size(batch_shape)
+        for name, constraint in self.arg_constraints.items():
+            event = self.event_shape if constraint.event_dim else torch.Size()
+            setattr(new, name, getattr(self, name).expand(batch_shape + event))
+        super(EmbeddingDistribution, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _check_value(self, value: torch.Tensor) -> None:
+        """The checks ``log_prob`` runs before reading ``value``."""
+        self._check_event_size(value)
+        if self._validate_args:
+            self._validate_sample(value)
+
     def _check_event_size(self, value: torch.Tensor) -> None:
         if not isinstance(value, torch.Tensor):
             raise TypeError(

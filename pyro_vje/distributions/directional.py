@@ -116,25 +116,13 @@ class DirectionalStudentT(EmbeddingDistribution):
         batch_shape = torch.broadcast_shapes(tuple(df), tuple(loc)[:-1], scale)
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
-    def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(DirectionalStudentT, _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.df = self.df.expand(batch_shape)
-        new.loc = self.loc.expand(batch_shape + self.event_shape)
-        new.scale = self.scale.expand(batch_shape + self.event_shape)
-        super(DirectionalStudentT, new).__init__(batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
     @property
     def mode(self) -> torch.Tensor:
         """The centre direction ``loc / ||loc||``."""
         return normalize(self.loc)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        self._check_event_size(value)
-        if self._validate_args:
-            self._validate_sample(value)
+        self._check_value(value)
         dtype = compute_dtype(value, self.loc, self.scale)
         return directional_log_prob(
             normalize(value.to(dtype)),

@@ -94,17 +94,6 @@ class PolarStudentT(EmbeddingDistribution):
         batch_shape = torch.broadcast_shapes(tuple(df), tuple(loc)[:-1], scale, tuple(radial_scale))
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
-    def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(PolarStudentT, _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.df = self.df.expand(batch_shape)
-        new.loc = self.loc.expand(batch_shape + self.event_shape)
-        new.scale = self.scale.expand(batch_shape + self.event_shape)
-        new.radial_scale = self.radial_scale.expand(batch_shape)
-        super(PolarStudentT, new).__init__(batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
     @property
     def directional(self) -> DirectionalStudentT:
         """The directional factor (Eq. 23) with this distribution's parameters."""
@@ -117,9 +106,7 @@ class PolarStudentT(EmbeddingDistribution):
 
     def log_prob_terms(self, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(log p_dir, log p_rad)`` of ``value``, computed from one pass over it."""
-        self._check_event_size(value)
-        if self._validate_args:
-            self._validate_sample(value)
+        self._check_value(value)
         dtype = compute_dtype(value, self.loc, self.scale, self.radial_scale)
         value, loc = value.to(dtype), self.loc.to(dtype)
         df = self.df.to(dtype)

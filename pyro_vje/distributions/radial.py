@@ -88,20 +88,8 @@ class RadialStudentT(EmbeddingDistribution):
         batch_shape = torch.broadcast_shapes(tuple(df), tuple(loc)[:-1], tuple(scale))
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
-    def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(RadialStudentT, _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.df = self.df.expand(batch_shape)
-        new.loc = self.loc.expand(batch_shape + self.event_shape)
-        new.scale = self.scale.expand(batch_shape)
-        super(RadialStudentT, new).__init__(batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        self._check_event_size(value)
-        if self._validate_args:
-            self._validate_sample(value)
+        self._check_value(value)
         dtype = compute_dtype(value, self.loc, self.scale)
         return radial_log_prob(
             vector_norm(value.to(dtype)),
