@@ -26,6 +26,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=defaults.lr, help="learning rate for batch 256 (scaled)")
     p.add_argument("--df", type=float, default=defaults.df, help="Student-t degrees of freedom (inf allowed)")
     p.add_argument("--beta", type=float, default=defaults.beta, help="KL weight")
+    p.add_argument(
+        "--final-relu", action="store_true", help="ReLU after the encoder's last block (non-negative z)"
+    )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 df=args.df,
                 beta=args.beta,
                 seed=args.seed,
+                final_relu=args.final_relu,
                 device=args.device,
                 progress=not args.no_progress,
             )
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label:<24}{results[key]:.4f}")
         print(
             f"posterior sigma^2 on the test split: mean {results['var_mean']:.3f}, "
-            f"CV across dimensions {results['var_cv']:.3f}"
+            f"CV across dimensions {results['var_cv']:.3f}; spread of mu across inputs "
+            f"{results['mu_spread']:.3f} of its norm (near 0: collapsed)"
         )
         print(f"trained in {results['train_seconds']:.1f} s, final loss {results['final_loss']:.4f}")
         if args.json:

@@ -38,6 +38,7 @@ class DigitsConfig:
     df: float = 3.0
     beta: float = 1.0
     hidden: int = 64
+    final_relu: bool = False  # ReLU after the encoder's last block (see SmallCNN)
     knn_k: int = 30
     knn_temperature: float = 0.1
     seed: int = 0
@@ -94,7 +95,7 @@ def train_digits(config: DigitsConfig | None = None) -> dict[str, float]:
     device = resolve_device(cfg.device)
     pyro.set_rng_seed(cfg.seed)
     data = load_digits_split(seed=cfg.seed)
-    encoder = small_cnn(in_channels=1)
+    encoder = small_cnn(in_channels=1, final_relu=cfg.final_relu)
     vje = VJE(encoder, InferenceNetwork(encoder.dim, cfg.hidden), df=cfg.df, beta=cfg.beta).to(device)
 
     def knn(train, test):
@@ -145,5 +146,7 @@ def train_digits(config: DigitsConfig | None = None) -> dict[str, float]:
     results["knn_z"] = knn(z_train, z_test)
     results["knn_mu"] = knn(mu_train, mu_test)
     results["var_mean"], results["var_cv"] = posterior_variance_stats(var_test)
+    # collapse diagnostic: spread of the posterior means across inputs, relative to their norm
+    results["mu_spread"] = float(mu_test.std(0).mean() / mu_test.norm(dim=1).mean())
     results["config"] = asdict(cfg)  # type: ignore[assignment]
     return results
