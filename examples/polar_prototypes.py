@@ -64,8 +64,8 @@ def fit(
     pyro.clear_param_store()
     pyro.set_rng_seed(seed)
     z, labels, true_protos, true_sigma = make_data(num_classes, per_class, dim, df, seed)
-    # Not AutoNormal's default init_to_median: the prior median of a prototype is the zero
-    # vector, whose direction is undefined (PolarStudentT rejects it under validation).
+    # Not AutoNormal's default init_to_feasible: it starts each prototype at the zero vector,
+    # whose direction is undefined (PolarStudentT rejects it under validation).
     guide = AutoNormal(prototype_model, init_loc_fn=init_to_sample)
     svi = SVI(prototype_model, guide, pyro.optim.Adam({"lr": lr}), Trace_ELBO())
     for step in range(steps):

@@ -15,21 +15,21 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train VJE on the embedded digits data set and report kNN accuracy",
         description=(
-            "Train VJE with a small CNN on scikit-learn's digits (no download, CPU, about a minute) "
+            "Train VJE with a small CNN on scikit-learn's digits (no download; about a minute on a CPU) "
             "and print weighted kNN accuracy (k=30) of the embeddings z and posterior means mu, "
             "next to raw pixels and the randomly initialized encoder."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="view pairs per step")
     p.add_argument("--lr", type=float, default=defaults.lr, help="learning rate for batch 256 (scaled)")
     p.add_argument("--df", type=float, default=defaults.df, help="Student-t degrees of freedom (inf allowed)")
     p.add_argument("--beta", type=float, default=defaults.beta, help="KL weight")
     p.add_argument(
         "--final-relu", action="store_true", help="ReLU after the encoder's last block (non-negative z)"
     )
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seed for data split, init and views")
     p.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -1,9 +1,10 @@
 """A compact VJE training run on the embedded digits data (the README's main job).
 
 ``pyro-vje train`` trains VJE (paper Algorithm 4 through the Pyro ELBO) with
-:func:`~pyro_vje.networks.small_cnn` on scikit-learn's digits, on CPU in about
-a minute, then reports weighted kNN accuracy of the embeddings ``z`` and of the
-posterior means ``mu`` next to two baselines that need no training: raw pixels
+:func:`~pyro_vje.networks.small_cnn` on scikit-learn's digits, in about a
+minute on a CPU (``device="auto"`` uses a GPU when one is visible), then
+reports weighted kNN accuracy of the embeddings ``z`` and of the posterior
+means ``mu`` next to two baselines that need no training: raw pixels
 and the same encoder at its random initialization.
 
 Optimization follows the paper's Section 5.2 recipe (SGD, momentum 0.9,

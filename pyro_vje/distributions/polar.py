@@ -46,7 +46,7 @@ class PolarStudentT(EmbeddingDistribution):
                 pyro.sample("z", PolarStudentT(3.0, s, sigma), obs=z)
 
     (With an autoguide, use ``init_loc_fn=init_to_sample``: the default
-    ``init_to_median`` starts ``s`` at the zero vector, which has no direction
+    initializations start ``s`` at the zero vector, which has no direction
     and is rejected under validation. ``examples/polar_prototypes.py`` is a
     complete, tested example.)
 
