@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from pyro.distributions import TorchDistribution
 
-from ._math import as_tensor, vector_norm
+from ._math import as_tensor, broadcast_shape, vector_norm
 
 
 def _where(name: str, dist: str) -> str:
@@ -52,7 +52,7 @@ def broadcast_vector_params(
             f"scale must have shape (..., {dim}) (one standard deviation per feature) or be a scalar"
         )
     try:
-        batch_shape = torch.broadcast_shapes(df.shape, loc.shape[:-1], scale_vec.shape[:-1])
+        batch_shape = broadcast_shape(df.shape, loc.shape[:-1], scale_vec.shape[:-1])
     except RuntimeError as err:
         raise ValueError(
             f"{dist}: batch shapes do not broadcast: df {tuple(df.shape)}, "
@@ -79,7 +79,7 @@ def broadcast_scalar_params(
     scale = as_tensor(scale, loc)
     df = as_tensor(df, loc)
     try:
-        batch_shape = torch.broadcast_shapes(df.shape, loc.shape[:-1], scale.shape)
+        batch_shape = broadcast_shape(df.shape, loc.shape[:-1], scale.shape)
     except RuntimeError as err:
         raise ValueError(
             f"{dist}: batch shapes do not broadcast: df {tuple(df.shape)}, "

@@ -7,6 +7,7 @@ from torch.distributions import constraints
 
 from ._base import EmbeddingDistribution, broadcast_vector_params
 from ._math import (
+    broadcast_shape,
     compute_dtype,
     normalize,
     student_t_log_kernel,
@@ -113,7 +114,7 @@ class DirectionalStudentT(EmbeddingDistribution):
     @staticmethod
     def infer_shapes(df=(), loc=(1,), scale=()):
         scale = tuple(scale)[:-1] if len(scale) else ()
-        batch_shape = torch.broadcast_shapes(tuple(df), tuple(loc)[:-1], scale)
+        batch_shape = broadcast_shape(tuple(df), tuple(loc)[:-1], scale)
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
     @property

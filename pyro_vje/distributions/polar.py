@@ -6,7 +6,7 @@ import torch
 from torch.distributions import constraints
 
 from ._base import EmbeddingDistribution, broadcast_vector_params, check_vector
-from ._math import as_tensor, compute_dtype, normalize, vector_norm
+from ._math import as_tensor, broadcast_shape, compute_dtype, normalize, vector_norm
 from .directional import DirectionalStudentT, directional_log_prob, sample_direction
 from .radial import RadialStudentT, radial_log_prob, sample_residual
 
@@ -74,7 +74,7 @@ class PolarStudentT(EmbeddingDistribution):
         radial_scale = as_tensor(radial_scale, loc)
         df = as_tensor(df, loc)
         try:  # radial_scale has no event dimension: fold its shape into df's
-            df = df.expand(torch.broadcast_shapes(df.shape, loc.shape[:-1], radial_scale.shape))
+            df = df.expand(broadcast_shape(df.shape, loc.shape[:-1], radial_scale.shape))
         except RuntimeError as err:
             raise ValueError(
                 f"{name}: radial_scale of shape {tuple(radial_scale.shape)} does not broadcast "
@@ -91,7 +91,7 @@ class PolarStudentT(EmbeddingDistribution):
     @staticmethod
     def infer_shapes(df=(), loc=(1,), scale=(), radial_scale=()):
         scale = tuple(scale)[:-1] if len(scale) else ()
-        batch_shape = torch.broadcast_shapes(tuple(df), tuple(loc)[:-1], scale, tuple(radial_scale))
+        batch_shape = broadcast_shape(tuple(df), tuple(loc)[:-1], scale, tuple(radial_scale))
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
     @property

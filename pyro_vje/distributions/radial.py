@@ -7,6 +7,7 @@ from torch.distributions import constraints
 
 from ._base import EmbeddingDistribution, broadcast_scalar_params
 from ._math import (
+    broadcast_shape,
     compute_dtype,
     normalize,
     student_t_log_kernel,
@@ -85,7 +86,7 @@ class RadialStudentT(EmbeddingDistribution):
 
     @staticmethod
     def infer_shapes(df=(), loc=(1,), scale=()):
-        batch_shape = torch.broadcast_shapes(tuple(df), tuple(loc)[:-1], tuple(scale))
+        batch_shape = broadcast_shape(tuple(df), tuple(loc)[:-1], tuple(scale))
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

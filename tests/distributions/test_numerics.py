@@ -136,3 +136,17 @@ def test_python_number_arguments_are_not_rounded_to_bfloat16():
     d = PolarStudentT(1e6, loc, 0.3, radial_scale=0.3)
     assert float(d.df[0]) == 1e6 and d.df.dtype == torch.float32
     assert float(d.radial_scale[0]) == pytest.approx(0.3, rel=1e-7)
+
+
+def test_log_normalizer_of_an_expanded_scalar_df_keeps_shape_and_gradient():
+    from pyro_vje.distributions._math import student_t_log_normalizer
+
+    df = torch.tensor(2.5, dtype=torch.float64, requires_grad=True)
+    expanded = student_t_log_normalizer(df.expand(4, 3), 7)
+    dense = student_t_log_normalizer(torch.full((4, 3), 2.5, dtype=torch.float64), 7)
+    assert expanded.shape == (4, 3)
+    torch.testing.assert_close(expanded, dense)
+    (grad,) = torch.autograd.grad(expanded.sum(), df)
+    assert float(grad) == pytest.approx(
+        12 * float(special.digamma(4.75) - special.digamma(1.25) - 7 / 2.5) / 2
+    )

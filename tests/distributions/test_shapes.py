@@ -115,3 +115,26 @@ def test_mixture_same_family_of_polar_components():
     expected = torch.logsumexp(components.log_prob(z.unsqueeze(-2)) + weights.log(), -1)
     torch.testing.assert_close(mixture.log_prob(z), expected)
     assert mixture.sample((2,)).shape == (2, D)
+
+
+def test_broadcast_shape_agrees_with_torch():
+
+    import random
+
+    from pyro_vje.distributions._math import broadcast_shape
+
+    rng = random.Random(0)
+    sizes = [1, 2, 3]
+    for _ in range(300):
+        shapes = [
+            tuple(rng.choice(sizes) for _ in range(rng.randint(0, 3))) for _ in range(rng.randint(1, 3))
+        ]
+        try:
+            expected = torch.broadcast_shapes(*shapes)
+        except RuntimeError:
+            with pytest.raises(RuntimeError):
+                broadcast_shape(*shapes)
+        else:
+            assert broadcast_shape(*shapes) == expected
+    assert broadcast_shape() == torch.Size([])
+    assert broadcast_shape((0,), (1,)) == torch.Size([0])
