@@ -135,6 +135,7 @@ class VJE(PyroModule):
 
     def guide(self, z1, z2, loc1, scale1, loc2, scale2) -> None:
         """q_i(s) = N(mu_i, diag(sigma_i^2)) (Eq. 32), beta-scaled like the prior."""
+        _check_inputs(z1, z2, loc1, scale1, loc2, scale2)  # the ELBO runs the guide first
         with self._batch(z1.shape[0]):
             for i, loc_i, scale_i in (("1", loc1, scale1), ("2", loc2, scale2)):
                 with self._beta():

@@ -234,6 +234,8 @@ def test_bad_shapes():
     z1, z2, loc1, scale1, loc2, scale2 = _inputs()
     with pytest.raises(ValueError, match="scale2"):
         vje.model(z1, z2, loc1, scale1, loc2, scale2[:, :3])
+    with pytest.raises(ValueError, match="loc1"):
+        vje.elbo.differentiable_loss(vje.model, vje.guide, z1, z2, loc1[:4], scale1, loc2, scale2)
     with pytest.raises(ValueError, match="same shape"):
         vje.loss(torch.randn(4, 16), torch.randn(5, 16))
     bad = VJE(torch.nn.Flatten(0), torch.nn.Identity())
