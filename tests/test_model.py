@@ -271,3 +271,18 @@ def test_several_particles_average_the_estimator(elbo):
     expected = draws.mean() - (c_dir + c_rad)
     # both are Monte-Carlo estimates of the same expectation (Eq. 37)
     assert float(many) == pytest.approx(float(expected), abs=4 * float(draws.std()) / 8)
+
+
+def test_vectorized_particles():
+    from pyro.infer import TraceMeanField_ELBO
+
+    args = _inputs()
+    elbo = TraceMeanField_ELBO(num_particles=64, vectorize_particles=True, max_plate_nesting=1)
+    vje = _vje(elbo=elbo)
+    torch.manual_seed(6)
+    loss = vje.elbo.differentiable_loss(vje.model, vje.guide, *args)
+    assert loss.shape == ()
+    c_dir, c_rad = _log_normalizers(3.0, 16)
+    draws = torch.stack([vje_loss(*_as_variances(args), df=3.0) for _ in range(2000)])
+    expected = draws.mean() - (c_dir + c_rad)
+    assert float(loss) == pytest.approx(float(expected), abs=4 * float(draws.std()) / 8)

@@ -138,3 +138,23 @@ def test_broadcast_shape_agrees_with_torch():
             assert broadcast_shape(*shapes) == expected
     assert broadcast_shape() == torch.Size([])
     assert broadcast_shape((0,), (1,)) == torch.Size([0])
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_pickle_and_deepcopy(cls):
+    import copy
+    import pickle
+
+    d = _make(cls, (3,))
+    x = d.sample()
+    for clone in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
+        assert type(clone) is cls and clone.batch_shape == d.batch_shape
+        torch.testing.assert_close(clone.log_prob(x), d.log_prob(x))
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_subsequent_expands_and_expand_by(cls):
+    d = _make(cls, ())
+    e = d.expand((4,)).expand((2, 4))
+    assert e.batch_shape == (2, 4)
+    assert d.expand_by((5,)).batch_shape == (5,)
