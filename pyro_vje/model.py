@@ -120,7 +120,15 @@ class VJE(PyroModule):
         with pyro.plate("batch", n, dim=-1), poutine.scale(scale=0.5 / n):
             yield
 
-    def model(self, z1, z2, loc1, scale1, loc2, scale2) -> None:
+    def model(
+        self,
+        z1: torch.Tensor,
+        z2: torch.Tensor,
+        loc1: torch.Tensor,
+        scale1: torch.Tensor,
+        loc2: torch.Tensor,
+        scale2: torch.Tensor,
+    ) -> None:
         """p(s_i) = N(0, I) (beta-scaled) and p(z_j | s_i, sigma_i) = PolarStudentT (Eq. 31)."""
         _check_inputs(z1, z2, loc1, scale1, loc2, scale2)
         zeros = loc1.new_zeros(()).expand(loc1.shape)
@@ -133,7 +141,15 @@ class VJE(PyroModule):
                 likelihood = PolarStudentT(self.df, s_i, scale_i, self.radial_scale)
                 pyro.sample(f"z{j}", likelihood, obs=z_obs.detach())  # stop-gradient (Eq. 38)
 
-    def guide(self, z1, z2, loc1, scale1, loc2, scale2) -> None:
+    def guide(
+        self,
+        z1: torch.Tensor,
+        z2: torch.Tensor,
+        loc1: torch.Tensor,
+        scale1: torch.Tensor,
+        loc2: torch.Tensor,
+        scale2: torch.Tensor,
+    ) -> None:
         """q_i(s) = N(mu_i, diag(sigma_i^2)) (Eq. 32), beta-scaled like the prior."""
         _check_inputs(z1, z2, loc1, scale1, loc2, scale2)  # the ELBO runs the guide first
         with self._batch(z1.shape[0]):

@@ -103,7 +103,13 @@ class DirectionalStudentT(EmbeddingDistribution):
     support = constraints.real_vector
     has_rsample = True
 
-    def __init__(self, df, loc: torch.Tensor, scale, validate_args=None):
+    def __init__(
+        self,
+        df: float | torch.Tensor,
+        loc: torch.Tensor,
+        scale: float | torch.Tensor,
+        validate_args: bool | None = None,
+    ):
         self.df, self.loc, self.scale, batch_shape = broadcast_vector_params(
             type(self).__name__, loc, scale, df
         )

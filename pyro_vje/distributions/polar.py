@@ -68,7 +68,14 @@ class PolarStudentT(EmbeddingDistribution):
     support = constraints.real_vector
     has_rsample = True
 
-    def __init__(self, df, loc: torch.Tensor, scale, radial_scale=1.0, validate_args=None):
+    def __init__(
+        self,
+        df: float | torch.Tensor,
+        loc: torch.Tensor,
+        scale: float | torch.Tensor,
+        radial_scale: float | torch.Tensor = 1.0,
+        validate_args: bool | None = None,
+    ):
         name = type(self).__name__
         check_vector("loc", loc, name)
         radial_scale = as_tensor(radial_scale, loc)

@@ -76,7 +76,13 @@ class RadialStudentT(EmbeddingDistribution):
     has_rsample = True
     _reads_direction = False
 
-    def __init__(self, df, loc: torch.Tensor, scale=1.0, validate_args=None):
+    def __init__(
+        self,
+        df: float | torch.Tensor,
+        loc: torch.Tensor,
+        scale: float | torch.Tensor = 1.0,
+        validate_args: bool | None = None,
+    ):
         self.df, self.loc, self.scale, batch_shape = broadcast_scalar_params(
             type(self).__name__, loc, scale, df
         )
