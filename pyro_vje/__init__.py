@@ -3,7 +3,7 @@
 Layout, as the paper reads: :mod:`~pyro_vje.distributions` (the likelihood,
 Section 4) -> :mod:`~pyro_vje.model` (model/guide and ELBO, Section 4.4) ->
 :mod:`~pyro_vje.networks` (encoders, inference network) -> :mod:`~pyro_vje.data`
--> :mod:`~pyro_vje.train` -> :mod:`~pyro_vje.evaluation`.
+-> :mod:`~pyro_vje.training` -> :mod:`~pyro_vje.evaluation`.
 """
 
 from .distributions import DirectionalStudentT, PolarStudentT, RadialStudentT

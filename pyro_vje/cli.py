@@ -1,80 +1,354 @@
-"""The ``pyro-vje`` command line (also ``python -m pyro_vje``)."""
+"""The ``pyro-vje`` command line (also ``python -m pyro_vje``): train, evaluate, embed.
+
+``pyro-vje train`` with no arguments trains VJE with the small CNN on
+scikit-learn's digits (no download, about a minute on a CPU). A config file
+(``--config configs/cifar10_resnet18.yaml``) sets the paper's protocols;
+any flag overrides it. Under torchrun: ``torchrun --nproc_per_node=4 -m pyro_vje train ...``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import sys
+import typing
+from pathlib import Path
+from typing import Any
 
-from .train import DigitsConfig, train_digits
+from .training.config import TrainConfig, config_from_dict, load_config_file
+
+_HELP: dict[str, str] = {
+    "method": "self-supervised method",
+    "arch": "encoder: small_cnn (CPU), resnet18 (CIFAR/STL-10), resnet50 (ImageNet)",
+    "cifar_stem": "ResNet stem 3x3/stride 1 without max-pool (default: on for inputs <= 64 px)",
+    "projector": "add the 2-layer 2048-d LayerNorm projection head (paper Section 5.2 variant)",
+    "projector_dim": "projection head width",
+    "norm": "small_cnn normalization: batch, group or none",
+    "final_relu": "small_cnn: ReLU after the last block (non-negative z)",
+    "hidden": "inference-network bottleneck width (paper: 128 for ResNet-18, 512 for ResNet-50)",
+    "depth": "inference-network layers",
+    "df": "Student-t degrees of freedom nu (inf: the Gaussian limit)",
+    "beta": "KL weight beta",
+    "radial_scale": "scale sqrt(lambda) of the radial Student-t",
+    "elbo": "meanfield (analytic KL, the paper) or trace (Monte-Carlo KL)",
+    "num_particles": "posterior samples per view",
+    "dataset": "digits, cifar10, cifar100, stl10, imagenet or imagefolder",
+    "data_dir": "data folder: an ImageFolder tree (<dir>/train/<class>/...) or torchvision's files",
+    "download": "let torchvision download the data set into --data-dir",
+    "train_split": "split to pretrain on (stl10: train+unlabeled)",
+    "subset": "train on a deterministic class-balanced subset of N images",
+    "eval_subset": "evaluate on a class-balanced subset of N test images",
+    "image_size": "input size (default: the data set's)",
+    "cache": "decode an image folder once into memory",
+    "augment": "default (MoCo v2; the 8x8 recipe for digits) or none",
+    "num_workers": "data-loading processes",
+    "epochs": "training epochs",
+    "batch_size": "global batch of view pairs (split over torchrun processes)",
+    "lr": "learning rate for batch 256, scaled linearly with batch_size",
+    "momentum": "SGD momentum",
+    "weight_decay": "SGD weight decay",
+    "warmup_epochs": "linear warm-up epochs before the cosine decay",
+    "amp": "auto (bf16 autocast on CUDA), bf16 or none",
+    "channels_last": "channels-last memory format (default: on CUDA)",
+    "sync_bn": "SyncBatchNorm across torchrun processes (CUDA)",
+    "grad_clip": "clip the gradient norm to this value",
+    "eval_every": "epochs between kNN evaluations",
+    "knn_k": "neighbours of the weighted kNN",
+    "knn_temperature": "temperature of the weighted kNN votes",
+    "linear_probe": "linear probe after training: none, fast or full (100 epochs)",
+    "tensorboard": "write TensorBoard events under <run>/tb",
+    "figures": "write matplotlib figures under <run>/figures",
+    "progress": "progress bars",
+    "seed": "seed of data order, initialization, augmentation and posterior noise",
+    "device": "auto, cpu, cuda or cuda:N",
+    "out": "run directory (default: runs/<dataset>-<method>-<arch>-<time>)",
+    "max_steps_per_epoch": "cap on steps per epoch (smoke tests)",
+}
+
+_GROUPS = {
+    "model": (
+        "method",
+        "arch",
+        "cifar_stem",
+        "projector",
+        "projector_dim",
+        "norm",
+        "final_relu",
+        "hidden",
+        "depth",
+        "df",
+        "beta",
+        "radial_scale",
+        "elbo",
+        "num_particles",
+    ),
+    "data": (
+        "dataset",
+        "data_dir",
+        "download",
+        "train_split",
+        "subset",
+        "eval_subset",
+        "image_size",
+        "cache",
+        "augment",
+        "num_workers",
+    ),
+    "optimization": (
+        "epochs",
+        "batch_size",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "warmup_epochs",
+        "amp",
+        "channels_last",
+        "sync_bn",
+        "grad_clip",
+    ),
+    "evaluation and logging": (
+        "eval_every",
+        "knn_k",
+        "knn_temperature",
+        "linear_probe",
+        "tensorboard",
+        "figures",
+        "progress",
+    ),
+    "run": ("seed", "device", "out", "max_steps_per_epoch"),
+}
 
 
-def _train_parser(sub: argparse._SubParsersAction) -> None:
-    defaults = DigitsConfig()
+def _float(text: str) -> float:
+    return float(text)  # accepts "inf"
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(TrainConfig)
+    defaults = TrainConfig()
+    for title, names in _GROUPS.items():
+        group = parser.add_argument_group(title)
+        for name in names:
+            hint = hints[name]
+            flag = "--" + name.replace("_", "-")
+            default = getattr(defaults, name)
+            shown = "inf" if isinstance(default, float) and math.isinf(default) else default
+            help_text = f"{_HELP[name]} (default: {shown})"
+            base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+            kind = base[0]
+            if kind is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            else:
+                convert = {int: int, float: _float, str: str}[kind]
+                group.add_argument(flag, type=convert, default=None, metavar=name.upper(), help=help_text)
+    assert set(sum(_GROUPS.values(), ())) == set(hints), "every TrainConfig field needs a flag"
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    values: dict[str, Any] = {}
+    if args.resume:
+        if not args.out:
+            raise ValueError("--resume needs --out RUN_DIR (the run to continue)")
+        from .training.trainer import _load_json_config
+
+        values.update(_load_json_config(Path(args.out) / "config.json"))
+    elif args.config:
+        values.update(load_config_file(args.config))
+    values.update(_overrides(args))
+    return config_from_dict(values).validate()
+
+
+def _print_results(results: dict[str, Any]) -> None:
+    rows = [
+        ("knn_raw_pixels", "raw pixels (no training)"),
+        ("knn_z_random_init", "random-init encoder z"),
+        ("knn_z", "VJE z"),
+        ("knn_mu", "VJE mu"),
+        ("linear_z", "VJE z, linear probe"),
+        ("linear_mu", "VJE mu, linear probe"),
+    ]
+    print("\naccuracy (top-1) on the evaluation split:")
+    for key, label in rows:
+        if key in results:
+            print(f"  {label:<28}{results[key]:.4f}")
+    if "var_mean" in results:
+        print(
+            f"posterior sigma^2: mean {results['var_mean']:.3f}, "
+            f"CV across dimensions {results['var_cv']:.3f}; "
+            f"effective rank z {results.get('z_rank', float('nan')):.1f}, "
+            f"mu {results.get('mu_rank', float('nan')):.1f}"
+        )
+    if "train_seconds" in results:
+        print(
+            f"trained {results['epochs']} epochs in {results['train_seconds']:.1f} s; "
+            f"run: {results['run_dir']}"
+        )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    config = _train_config(args)
+    results = train(config, resume=args.resume)
+    if results:  # rank 0
+        _print_results(results)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2, default=str)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from torch.utils.data import DataLoader
+
+    from .training import evaluate_method, load_run, resolve_device
+    from .training.loaders import build_eval_sets
+
+    device = resolve_device(args.device)
+    config, method = load_run(args.run, args.checkpoint, device)
+    updates = {
+        k: v for k, v in (("data_dir", args.data_dir), ("eval_subset", args.eval_subset)) if v is not None
+    }
+    config = dataclasses.replace(config, **updates)
+    bank_set, test_set, num_classes = build_eval_sets(config)
+    loaders = [DataLoader(ds, batch_size=256, num_workers=args.num_workers) for ds in (bank_set, test_set)]
+    results = evaluate_method(
+        method,
+        *loaders,
+        num_classes,
+        device,
+        progress=not args.no_progress,
+        knn_k=config.knn_k,
+        knn_temperature=config.knn_temperature,
+        probe=args.linear_probe,
+        seed=config.seed,
+    )
+    _print_results(results)
+    for key, value in results.items():
+        if key not in ("knn_z", "knn_mu", "linear_z", "linear_mu"):
+            print(f"  {key}: {value:.4f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from .training import embed_dataset, export_backbone, load_run, resolve_device, save_npz
+
+    device = resolve_device(args.device)
+    config, method = load_run(args.run, args.checkpoint, device)
+    if args.backbone:
+        print(f"backbone weights -> {export_backbone(method, config, args.backbone)}")
+    if args.output:
+        arrays = embed_dataset(
+            method,
+            config,
+            args.split,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            download=args.download,
+            device=device,
+            num_workers=args.num_workers,
+            progress=not args.no_progress,
+        )
+        meta = {
+            "run": str(args.run),
+            "split": args.split,
+            "dataset": args.dataset or config.dataset,
+            "config": config.to_dict(),
+        }
+        path = save_npz(arrays, args.output, meta)
+        shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
+        print(f"features -> {path} ({shapes})")
+    if not (args.backbone or args.output):
+        raise ValueError("nothing to do: give --output FEATURES.npz and/or --backbone WEIGHTS.pt")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyro-vje",
+        description="Variational Joint Embedding in Pyro: train, evaluate and embed.",
+        epilog="Run 'pyro-vje COMMAND --help' for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
     p = sub.add_parser(
         "train",
-        help="train VJE on the embedded digits data set and report kNN accuracy",
+        help="train a model (default: VJE on the embedded digits, about a minute on a CPU)",
         description=(
-            "Train VJE with a small CNN on scikit-learn's digits (no download; about a minute on a CPU) "
-            "and print weighted kNN accuracy (k=30) of the embeddings z and posterior means mu, "
-            "next to raw pixels and the randomly initialized encoder."
+            "Train a self-supervised model and report kNN accuracy of z and mu next to raw pixels and "
+            "the randomly initialized encoder. With no arguments: VJE with a small CNN on scikit-learn's "
+            "digits. Paper settings: --config configs/cifar10_resnet18.yaml --data-dir DIR. Every run "
+            "writes a directory (--out) with config.json, metrics.csv/jsonl, TensorBoard events, figures, "
+            "last.pt/best.pt; --resume --out DIR continues it exactly."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="view pairs per step")
-    p.add_argument("--lr", type=float, default=defaults.lr, help="learning rate for batch 256 (scaled)")
-    p.add_argument("--df", type=float, default=defaults.df, help="Student-t degrees of freedom (inf allowed)")
-    p.add_argument("--beta", type=float, default=defaults.beta, help="KL weight")
-    p.add_argument(
-        "--final-relu", action="store_true", help="ReLU after the encoder's last block (non-negative z)"
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--json", metavar="PATH", help="also write the final results as JSON to PATH")
+    _add_config_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+    def run_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("run", help="run directory (or a checkpoint file)")
+        q.add_argument(
+            "--checkpoint", default="best", choices=("best", "last"), help="which checkpoint of the run"
+        )
+        q.add_argument("--data-dir", help="data folder (default: the run's)")
+        q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        q.add_argument("--num-workers", type=int, default=0, help="data-loading processes")
+        q.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    q = sub.add_parser(
+        "evaluate",
+        help="kNN and linear-probe accuracy of a trained run",
+        description="Weighted kNN (k and temperature from the run) and optionally a linear probe on frozen "
+        "features z and mu, plus posterior statistics and collapse diagnostics.",
     )
-    p.add_argument("--seed", type=int, default=defaults.seed, help="seed for data split, init and views")
-    p.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run_args(q)
+    q.add_argument(
+        "--linear-probe",
+        default="fast",
+        choices=("none", "fast", "full"),
+        help="linear probe: fast, full (100 epochs, the paper) or none",
+    )
+    q.add_argument("--eval-subset", type=int, help="class-balanced subset of the test split")
+    q.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    q.set_defaults(func=_cmd_evaluate)
+
+    e = sub.add_parser(
+        "embed",
+        help="write features (z, posterior mu and scale) of a data set to .npz, or export the backbone",
+        description="Encode every image of a split without augmentation and write z, mu, scale and labels "
+        "to an .npz file; --backbone writes the encoder's weights alone.",
+    )
+    run_args(e)
+    e.add_argument("--output", "-o", metavar="FEATURES.npz", help="where to write the features")
+    e.add_argument("--split", default="test", help="split to embed (train, test, ...)")
+    e.add_argument("--dataset", help="another data set to embed (default: the run's)")
+    e.add_argument("--download", action="store_true", help="let torchvision download --dataset")
+    e.add_argument("--backbone", metavar="WEIGHTS.pt", help="write the encoder's state_dict here")
+    e.set_defaults(func=_cmd_embed)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pyro-vje", description="Variational Joint Embedding in Pyro")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "train":
-        try:
-            config = DigitsConfig(
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                df=args.df,
-                beta=args.beta,
-                seed=args.seed,
-                final_relu=args.final_relu,
-                device=args.device,
-                progress=not args.no_progress,
-            )
-            results = train_digits(config)
-        except (ValueError, FloatingPointError) as err:
-            print(f"pyro-vje train: error: {err}", file=sys.stderr)
-            return 2
-        print(f"\nweighted kNN accuracy (k={config.knn_k}) on the digits test split:")
-        for key, label in [
-            ("knn_raw_pixels", "raw pixels"),
-            ("knn_z_random_init", "random-init encoder z"),
-            ("knn_z", "VJE z"),
-            ("knn_mu", "VJE mu"),
-        ]:
-            print(f"  {label:<24}{results[key]:.4f}")
-        print(
-            f"posterior sigma^2 on the test split: mean {results['var_mean']:.3f}, "
-            f"CV across dimensions {results['var_cv']:.3f}; spread of mu across inputs "
-            f"{results['mu_spread']:.3f} of its norm (near 0: collapsed)"
-        )
-        print(f"trained in {results['train_seconds']:.1f} s, final loss {results['final_loss']:.4f}")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(results, f, indent=2)
-    return 0
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
+        print(f"pyro-vje {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

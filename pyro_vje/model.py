@@ -176,6 +176,13 @@ class VJE(PyroModule):
         Runs the encoder once per view and the inference network once per
         embedding, then ``self.elbo.differentiable_loss(model, guide, ...)``.
         """
+        return self.training_loss(x1, x2, with_terms=False)[0]
+
+    def training_loss(
+        self, x1: torch.Tensor, x2: torch.Tensor, with_terms: bool = True
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(loss, terms)``: the negative ELBO as :meth:`loss`, and (detached) the batch means
+        of its three terms from :meth:`loss_terms` — the trainer's interface for a method."""
         if x1.shape != x2.shape:
             raise ValueError(
                 f"VJE.loss: the two views must have the same shape, got {tuple(x1.shape)} "
@@ -183,7 +190,45 @@ class VJE(PyroModule):
             )
         z1, loc1, scale1 = self.encode(x1)
         z2, loc2, scale2 = self.encode(x2)
-        return self.elbo.differentiable_loss(self.model, self.guide, z1, z2, loc1, scale1, loc2, scale2)
+        loss = self.elbo.differentiable_loss(self.model, self.guide, z1, z2, loc1, scale1, loc2, scale2)
+        terms = self.loss_terms(z1, z2, loc1, scale1, loc2, scale2) if with_terms else {}
+        return loss, terms
+
+    @torch.no_grad()
+    def loss_terms(
+        self,
+        z1: torch.Tensor,
+        z2: torch.Tensor,
+        loc1: torch.Tensor,
+        scale1: torch.Tensor,
+        loc2: torch.Tensor,
+        scale2: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Batch means of Eq. 38's terms, each averaged over the two directions (Algorithm 4):
+
+        ``dir`` = -log p_dir(z_j | s_i, sigma_i) and ``rad`` = -log p_rad(||z_j|| - ||s_i||)
+        at a fresh posterior sample s_i (normalizing constants included, as in the
+        ELBO), ``kl`` = KL(q_i || N(0, I)) in closed form, and ``var`` the mean
+        posterior variance. ``dir + rad + beta * kl`` estimates the loss.
+        """
+        terms: dict[str, torch.Tensor] = {}
+        for z_obs, loc, scale in ((z2, loc1, scale1), (z1, loc2, scale2)):
+            loc, scale = loc.detach().float(), scale.detach().float()
+            s = loc + scale * torch.randn_like(loc)
+            log_dir, log_rad = PolarStudentT(self.df, s, scale, self.radial_scale).log_prob_terms(
+                z_obs.detach().float()
+            )
+            kl = 0.5 * (scale.square() + loc.square() - 1.0 - 2.0 * scale.log()).sum(-1)  # Eq. 9
+            for key, value in (("dir", -log_dir), ("rad", -log_rad), ("kl", kl), ("var", scale.square())):
+                terms[key] = terms.get(key, 0.0) + 0.5 * value.mean()
+        return terms
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Frozen features of a batch: ``z`` (encoder output), ``mu`` and ``scale`` (the posterior's
+        loc and standard deviation). Call in eval mode."""
+        z, loc, scale = self.encode(x)
+        return {"z": z, "mu": loc, "scale": scale}
 
 
 def _check_inputs(z1, z2, loc1, scale1, loc2, scale2) -> None:

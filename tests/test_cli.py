@@ -1,29 +1,80 @@
-"""The README's main job (pyro-vje train on digits), shortened to two epochs."""
+"""The pyro-vje command line: train (the README's main job, shortened), evaluate, embed."""
 
 import json
 import subprocess
 import sys
 
-from pyro_vje.cli import main
-from pyro_vje.train import lr_at
+import numpy as np
+import pytest
+import torch
+
+from pyro_vje.cli import build_parser, main
+from pyro_vje.networks import build_encoder
+
+FAST = ["--epochs", "2", "--max-steps-per-epoch", "3", "--no-progress", "--no-tensorboard", "--no-figures"]
 
 
-def test_train_on_digits_end_to_end(tmp_path, capsys):
-    out = tmp_path / "results.json"
-    assert main(["train", "--epochs", "2", "--no-progress", "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
-    for label in ("raw pixels", "random-init encoder z", "VJE z", "VJE mu"):
-        assert label in printed
-    results = json.loads(out.read_text())
-    for key in ("knn_raw_pixels", "knn_z_random_init", "knn_z", "knn_mu"):
-        assert 0.0 <= results[key] <= 1.0
-    assert results["knn_raw_pixels"] > 0.9  # weighted kNN on raw digits pixels is strong
-    assert results["var_mean"] > 0 and results["config"]["epochs"] == 2
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", *FAST, "--out", str(out), "--json", str(out.parent / "r.json")]) == 0
+    return out
 
 
-def test_bad_option_is_a_clear_error(capsys):
+def test_train_on_digits_prints_the_comparison(run_dir, capsys):
+    results = json.loads((run_dir.parent / "r.json").read_text())
+    for key in ("knn_raw_pixels", "knn_z_random_init", "knn_z", "knn_mu", "var_mean", "z_rank"):
+        assert key in results
+    assert results["knn_raw_pixels"] > 0.9 and results["epochs"] == 2
+    assert json.loads((run_dir / "config.json").read_text())["dataset"] == "digits"
+
+
+def test_train_resume_continues_with_the_saved_config(run_dir, capsys):
+    # the run is complete: resuming re-evaluates without training
+    assert main(["train", "--resume", "--out", str(run_dir), "--no-progress"]) == 0
+    assert "VJE z" in capsys.readouterr().out
+    assert main(["train", "--resume", "--out", str(run_dir), "--lr", "0.3", "--no-progress"]) == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def test_evaluate_and_embed(run_dir, tmp_path, capsys):
+    out_json = tmp_path / "eval.json"
+    args = ["evaluate", str(run_dir), "--linear-probe", "fast", "--no-progress", "--json", str(out_json)]
+    assert main(args) == 0
+    res = json.loads(out_json.read_text())
+    assert 0.5 < res["linear_z"] <= 1 and 0 <= res["knn_mu"] <= 1
+    npz, weights = tmp_path / "f.npz", tmp_path / "b.pt"
+    args = ["embed", str(run_dir), "-o", str(npz), "--backbone", str(weights), "--no-progress"]
+    assert main(args) == 0
+    data = np.load(npz)
+    assert data["z"].shape == (450, 128) and data["mu"].shape == data["scale"].shape == (450, 128)
+    assert (data["scale"] > 0).all() and data["labels"].shape == (450,)
+    assert json.loads(str(data["meta"]))["split"] == "test"
+    encoder = build_encoder("small_cnn", in_channels=1)
+    encoder.load_state_dict(torch.load(weights, weights_only=True)["encoder"])  # strict
+
+
+def test_errors_are_clear(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--device", "cuda:7", "--no-progress"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+    assert main(["train", "--arch", "vgg", "--no-progress"]) == 2
+    assert "unknown arch 'vgg'" in capsys.readouterr().err
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "nope"), "--no-progress"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["train", "--resume", "--no-progress"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "not a finished pyro-vje run" in capsys.readouterr().err
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "f").write_text("")
+    assert main(["train", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_every_config_field_has_a_flag_with_help():
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for flag in ("--df", "--beta", "--data-dir", "--subset", "--resume", "--config", "--no-tensorboard"):
+        assert flag in text
 
 
 def test_module_entry_point_help():
@@ -31,11 +82,5 @@ def test_module_entry_point_help():
         [sys.executable, "-m", "pyro_vje", "train", "--help"], capture_output=True, text=True
     )
     assert res.returncode == 0 and "digits" in res.stdout
-
-
-def test_warmup_then_cosine_schedule():
-    assert lr_at(0, 100, 10, 1.0) == 0.1
-    assert lr_at(9, 100, 10, 1.0) == 1.0
-    assert lr_at(10, 100, 10, 1.0) == 1.0
-    assert abs(lr_at(55, 100, 10, 1.0) - 0.5) < 1e-12
-    assert lr_at(100, 100, 10, 1.0) < 1e-12
+    res = subprocess.run([sys.executable, "-m", "pyro_vje", "--help"], capture_output=True, text=True)
+    assert all(cmd in res.stdout for cmd in ("train", "evaluate", "embed"))

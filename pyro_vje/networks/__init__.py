@@ -1,6 +1,20 @@
-"""Networks: encoders f_theta and the amortized inference network g_phi."""
+"""Networks: encoders f_theta, the optional projection head and the amortized inference network g_phi."""
 
-from .encoders import SmallCNN, small_cnn
+from .encoders import ENCODERS, NORMS, SmallCNN, build_encoder, small_cnn
+from .heads import ProjectedEncoder, ProjectionHead, with_projector
 from .inference import InferenceNetwork
+from .resnet import resnet18, resnet50
 
-__all__ = ["InferenceNetwork", "SmallCNN", "small_cnn"]
+__all__ = [
+    "ENCODERS",
+    "NORMS",
+    "InferenceNetwork",
+    "ProjectedEncoder",
+    "ProjectionHead",
+    "SmallCNN",
+    "build_encoder",
+    "resnet18",
+    "resnet50",
+    "small_cnn",
+    "with_projector",
+]

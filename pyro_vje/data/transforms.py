@@ -1,0 +1,198 @@
+"""Augmentations of the paper (Section 5.2): MoCo v2 for images, a scaled-down recipe for 8x8 digits.
+
+* :func:`moco_v2_transform` -- the MoCo v2 recipe (Chen et al., 2020b); Gaussian blur only
+  from 96 px up by default, since the paper drops it for 32x32 CIFAR.
+* :func:`digits_transform` -- per-sample version of :class:`~pyro_vje.data.digits.DigitsTwoViews`.
+* :func:`eval_transform` -- no augmentation, for kNN / linear evaluation.
+* :class:`TwoViews` -- applies a transform twice; a data set built with
+  ``transform=TwoViews(train_transform(info))`` yields ``((view1, view2), label)``.
+
+All random draws use the global torch RNG, so they are reproducible under
+``torch.manual_seed`` and DataLoader's per-worker seeding. Every transform is a
+picklable object (no lambdas), so it works with DataLoader workers under ``spawn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torchvision import transforms as T
+
+from .datasets import DATASET_INFO, DatasetInfo
+from .digits import DigitsTwoViews
+
+__all__ = [
+    "DigitsAugment",
+    "ResizeIfNeeded",
+    "TwoViews",
+    "digits_transform",
+    "eval_transform",
+    "moco_v2_transform",
+    "train_transform",
+]
+
+
+def moco_v2_transform(
+    image_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    blur: bool | None = None,
+    crop_scale: tuple[float, float] = (0.2, 1.0),
+) -> T.Compose:
+    """The MoCo v2 augmentation of a PIL image, ending in a normalized float tensor ``(C, S, S)``.
+
+    RandomResizedCrop(``image_size``, scale=``crop_scale``), color jitter (0.4, 0.4, 0.4, 0.1)
+    with p=0.8, grayscale with p=0.2, Gaussian blur (kernel ~10% of the image size, odd,
+    sigma in [0.1, 2]) with p=0.5 if ``blur``, horizontal flip, ToTensor, Normalize.
+    ``blur=None`` means ``image_size >= 96``: the paper trains CIFAR (32 px) without blur.
+    ``mean``/``std`` must have one entry per channel of the images (1-channel images work).
+    """
+    if image_size < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    if len(mean) != len(std):
+        raise ValueError(f"mean and std differ in length: {len(mean)} vs {len(std)}")
+    if blur is None:
+        blur = image_size >= 96
+    steps: list[Callable] = [
+        T.RandomResizedCrop(image_size, scale=crop_scale),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        T.RandomGrayscale(p=0.2),
+    ]
+    if blur:
+        kernel = max(3, int(0.1 * image_size) // 2 * 2 + 1)
+        steps.append(T.RandomApply([T.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
+    steps += [T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(tuple(mean), tuple(std))]
+    return T.Compose(steps)
+
+
+class DigitsAugment:
+    """One random view of a digit tensor ``(1, 8, 8)`` (or any ``(C, H, W)``) in ``[0, 1]``.
+
+    The recipe of :class:`~pyro_vje.data.digits.DigitsTwoViews` (random affine, contrast,
+    pixel noise, random erasing; same parameters) applied to a single sample with the
+    global torch RNG.
+    """
+
+    def __init__(
+        self,
+        max_rotation: float = 15.0,
+        scale_range: tuple[float, float] = (0.85, 1.15),
+        max_shift: float = 1.0,
+        contrast_range: tuple[float, float] = (0.6, 1.2),
+        noise: float = 0.1,
+        erase_prob: float = 0.5,
+        erase_size: int = 3,
+    ):
+        self.augment = DigitsTwoViews(
+            max_rotation, scale_range, max_shift, contrast_range, noise, erase_prob, erase_size
+        )
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3:
+            raise ValueError(f"DigitsAugment expects one image (C, H, W), got {tuple(x.shape)}")
+        return self.augment(x.unsqueeze(0)).squeeze(0)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self.augment).items())
+        return f"{type(self).__name__}({args})"
+
+
+def digits_transform(
+    *,
+    mean: Sequence[float] = DATASET_INFO["digits"].mean,
+    std: Sequence[float] = DATASET_INFO["digits"].std,
+    max_rotation: float = 15.0,
+    scale_range: tuple[float, float] = (0.85, 1.15),
+    max_shift: float = 1.0,
+    contrast_range: tuple[float, float] = (0.6, 1.2),
+    noise: float = 0.1,
+    erase_prob: float = 0.5,
+    erase_size: int = 3,
+) -> T.Compose:
+    """Per-sample digits augmentation (:class:`DigitsAugment`) followed by Normalize(``mean``, ``std``).
+
+    Input: a float tensor ``(1, 8, 8)`` in ``[0, 1]``, as ``build_dataset("digits", ...)`` yields.
+    The defaults are :class:`~pyro_vje.data.digits.DigitsTwoViews`'s.
+    """
+    augment = DigitsAugment(
+        max_rotation=max_rotation,
+        scale_range=scale_range,
+        max_shift=max_shift,
+        contrast_range=contrast_range,
+        noise=noise,
+        erase_prob=erase_prob,
+        erase_size=erase_size,
+    )
+    return T.Compose([augment, T.Normalize(tuple(mean), tuple(std))])
+
+
+class ResizeIfNeeded:
+    """Resize the shorter side to ``size`` and center-crop to ``size x size``, unless already that size.
+
+    Images of the target size pass through untouched (pixel-identical).
+    """
+
+    def __init__(self, size: int):
+        self.size = int(size)
+        self.resize = T.Compose([T.Resize(self.size), T.CenterCrop(self.size)])
+
+    def __call__(self, image):
+        if isinstance(image, torch.Tensor):
+            height, width = image.shape[-2:]
+        else:
+            width, height = image.size
+        if (height, width) == (self.size, self.size):
+            return image
+        return self.resize(image)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size})"
+
+
+def eval_transform(info: DatasetInfo, image_size: int | None = None) -> T.Compose:
+    """Deterministic evaluation transform: resize (if needed), ToTensor, Normalize.
+
+    From 224 px up: Resize(``image_size * 256 / 224``) then CenterCrop(``image_size``), the
+    ImageNet protocol. Below: :class:`ResizeIfNeeded`, so native-size images (CIFAR at 32,
+    STL-10 at 96) are not resampled. Digits (tensors): Normalize only.
+    """
+    size = info.image_size if image_size is None else int(image_size)
+    normalize = T.Normalize(info.mean, info.std)
+    if info.name == "digits":
+        _check_digits_size(info, size)
+        return T.Compose([normalize])
+    if size >= 224:
+        resize: list[Callable] = [T.Resize(int(size * 256 / 224)), T.CenterCrop(size)]
+    else:
+        resize = [ResizeIfNeeded(size)]
+    return T.Compose([*resize, T.ToTensor(), normalize])
+
+
+def train_transform(info: DatasetInfo, image_size: int | None = None) -> T.Compose:
+    """Training augmentation: :func:`moco_v2_transform` for images, :func:`digits_transform` for digits."""
+    size = info.image_size if image_size is None else int(image_size)
+    if info.name == "digits":
+        _check_digits_size(info, size)
+        return digits_transform(mean=info.mean, std=info.std)
+    return moco_v2_transform(size, info.mean, info.std)
+
+
+def _check_digits_size(info: DatasetInfo, size: int) -> None:
+    if size != info.image_size:
+        side = info.image_size
+        raise ValueError(f"digits are {side}x{side} px; image_size={size} is not supported")
+
+
+class TwoViews:
+    """Two independent draws of ``transform`` on the same input: ``x -> (transform(x), transform(x))``."""
+
+    def __init__(self, transform: Callable):
+        self.transform = transform
+
+    def __call__(self, x) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(x), self.transform(x)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.transform!r})"

@@ -1,0 +1,28 @@
+"""Evaluation of frozen features and diagnostics of embeddings (paper Section 5.2, Tables 2, 5-7).
+
+* :mod:`~pyro_vje.evaluation.knn` — weighted kNN (k = 30, temperature 0.1, cosine):
+  :func:`knn_predict`, :func:`knn_accuracy`, :func:`knn_evaluate` (top-1/top-5).
+* :mod:`~pyro_vje.evaluation.linear` — linear probe on precomputed features:
+  :class:`LinearProbeConfig`, :func:`linear_probe`.
+* :mod:`~pyro_vje.evaluation.diagnostics` — Table 7's posterior-variance statistics and
+  collapse diagnostics: :func:`posterior_variance_stats`, :func:`effective_rank`,
+  :func:`normalized_std`, :func:`embedding_diagnostics`.
+
+The protocols and formulas are described in ``docs/evaluation.md``.
+"""
+
+from .diagnostics import effective_rank, embedding_diagnostics, normalized_std, posterior_variance_stats
+from .knn import knn_accuracy, knn_evaluate, knn_predict
+from .linear import LinearProbeConfig, linear_probe
+
+__all__ = [
+    "LinearProbeConfig",
+    "effective_rank",
+    "embedding_diagnostics",
+    "knn_accuracy",
+    "knn_evaluate",
+    "knn_predict",
+    "linear_probe",
+    "normalized_std",
+    "posterior_variance_stats",
+]

@@ -1,0 +1,32 @@
+"""Training: one loop for every method, with run directories, checkpoints, logs and DDP."""
+
+from .config import TrainConfig, config_from_dict, load_config, load_config_file
+from .evaluate import evaluate_features, evaluate_method
+from .export import embed_dataset, export_backbone, load_run, save_npz
+from .features import extract_features
+from .methods import METHOD_BUILDERS, TrainStep, build_method
+from .schedule import lr_at, scaled_lr
+from .trainer import NonFiniteLossError, Trainer, resolve_device, train
+
+__all__ = [
+    "METHOD_BUILDERS",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "TrainStep",
+    "Trainer",
+    "build_method",
+    "config_from_dict",
+    "embed_dataset",
+    "evaluate_features",
+    "evaluate_method",
+    "export_backbone",
+    "extract_features",
+    "load_config",
+    "load_config_file",
+    "load_run",
+    "lr_at",
+    "resolve_device",
+    "save_npz",
+    "scaled_lr",
+    "train",
+]

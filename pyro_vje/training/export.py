@@ -1,0 +1,115 @@
+"""Trained runs as artefacts: load a method from a run, export the backbone, embed a data set.
+
+``pyro-vje embed RUN`` writes an ``.npz`` with ``z`` (encoder output), ``mu`` and
+``scale`` (posterior loc and standard deviation, VJE) and ``labels`` for every
+image of a split, in the data set's order; ``--backbone PATH`` writes the
+encoder's weights alone (a plain ``state_dict``, loadable with
+``torch.load(weights_only=True)`` into :func:`pyro_vje.networks.build_encoder`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..data import DATASET_INFO, build_dataset, eval_transform
+from .checkpoint import atomic_save, load_checkpoint
+from .config import TrainConfig, config_from_dict
+from .features import extract_features
+from .methods import build_method
+
+
+def resolve_checkpoint(path: str | os.PathLike, which: str = "best") -> Path:
+    """A checkpoint file from a run directory (``best.pt``, else ``last.pt``) or a file path."""
+    path = Path(path)
+    if path.is_dir():
+        if which not in ("best", "last"):
+            raise ValueError(f"checkpoint must be best or last, got {which!r}")
+        for name in (f"{which}.pt", "last.pt") if which == "best" else ("last.pt",):
+            if (path / name).is_file():
+                return path / name
+        raise FileNotFoundError(f"{path} holds no {which}.pt or last.pt: not a finished pyro-vje run?")
+    if not path.is_file():
+        raise FileNotFoundError(f"run directory or checkpoint {str(path)!r} not found")
+    return path
+
+
+def load_run(
+    path: str | os.PathLike, which: str = "best", device: str | torch.device = "cpu"
+) -> tuple[TrainConfig, nn.Module]:
+    """The config and the trained method (in eval mode) of a run directory or checkpoint file."""
+    ckpt = resolve_checkpoint(path, which)
+    state = load_checkpoint(ckpt)
+    if "model" not in state or "config" not in state:
+        raise ValueError(f"{ckpt} is not a pyro-vje training checkpoint (no model/config entries)")
+    config = config_from_dict(state["config"])
+    info = DATASET_INFO[config.dataset]
+    method = build_method(config, info.channels, config.image_size or info.image_size)
+    method.load_state_dict(state["model"])
+    return config, method.to(device).eval()
+
+
+def export_backbone(method: nn.Module, config: TrainConfig, path: str | os.PathLike) -> Path:
+    """Write ``{"encoder": state_dict, "config": ...}`` atomically; return the path."""
+    atomic_save({"encoder": method.encoder.state_dict(), "config": config.to_dict()}, path)
+    return Path(path)
+
+
+def embed_dataset(
+    method: nn.Module,
+    config: TrainConfig,
+    split: str,
+    *,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    download: bool = False,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Features of every image of ``split`` (un-augmented), as NumPy arrays."""
+    name = dataset or config.dataset
+    info = DATASET_INFO[name]
+    train_info = DATASET_INFO[config.dataset]
+    if info.channels != train_info.channels:
+        raise ValueError(
+            f"{name} has {info.channels} channels but the run was trained on {train_info.channels}"
+        )
+    size = config.image_size or train_info.image_size
+    root = data_dir if data_dir is not None else (config.data_dir if name == config.dataset else None)
+    ds = build_dataset(name, split, root=root, transform=eval_transform(info, size), download=download)
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    feats = extract_features(method, loader, torch.device(device), progress=progress, desc=f"embed {split}")
+    return {key: value.numpy() for key, value in feats.items()}
+
+
+def save_npz(
+    arrays: dict[str, np.ndarray], path: str | os.PathLike, meta: dict[str, Any] | None = None
+) -> Path:
+    """``np.savez`` atomically, with ``meta`` stored as a JSON string under ``"meta"``."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"features are written to a .npz file, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(arrays)
+    if meta is not None:
+        payload["meta"] = np.array(json.dumps(meta, default=str))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

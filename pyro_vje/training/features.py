@@ -1,0 +1,53 @@
+"""Frozen features of a data set: what kNN, linear probes, ``embed`` and scoring read."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+
+def autocast(device: torch.device, amp: str):
+    """bf16 autocast for ``amp="bf16"`` (or ``"auto"`` on CUDA); a no-op context otherwise."""
+    if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def extract_features(
+    method: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    *,
+    amp: str = "none",
+    channels_last: bool = False,
+    progress: bool = False,
+    desc: str = "features",
+) -> dict[str, torch.Tensor]:
+    """``method.features`` of every batch in ``loader`` (in eval mode), concatenated on the
+    CPU in float32, plus ``"labels"``."""
+    was_training = method.training
+    method.eval()
+    parts: dict[str, list[torch.Tensor]] = {}
+    labels = []
+    try:
+        for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False, unit="batch"):
+            x = x.to(device, non_blocking=True)
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, amp):
+                feats = method.features(x)
+            for key, value in feats.items():
+                parts.setdefault(key, []).append(value.float().cpu())
+            labels.append(torch.as_tensor(y).cpu())
+    finally:
+        method.train(was_training)
+    if not labels:
+        raise ValueError(f"{desc}: the data loader yielded no batches")
+    out = {key: torch.cat(values) for key, values in parts.items()}
+    out["labels"] = torch.cat(labels).long()
+    return out

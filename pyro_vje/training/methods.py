@@ -1,0 +1,82 @@
+"""The interface between the trainer and a self-supervised method, and the VJE method.
+
+A *method* is an ``nn.Module`` with
+
+* ``encoder``: the backbone f (exported on its own by ``pyro-vje embed --backbone``);
+* ``training_loss(x1, x2) -> (loss, terms)``: the scalar loss of a batch of view
+  pairs and a dict of detached per-term scalars to log;
+* ``features(x) -> dict``: frozen features of a batch, at least ``"z"``; VJE
+  adds the posterior's ``"mu"`` and ``"scale"``.
+
+Other methods (the deterministic and probabilistic baselines) join the trainer
+by implementing these three and registering a builder in :data:`METHOD_BUILDERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from ..model import VJE
+from ..networks import InferenceNetwork, build_encoder
+from .config import TrainConfig
+
+
+class Method(Protocol):
+    encoder: nn.Module
+
+    def training_loss(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, dict]: ...
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+
+def build_backbone(config: TrainConfig, channels: int, image_size: int) -> nn.Module:
+    """The encoder f of Section 5.1 for this config and input size."""
+    is_resnet = config.arch.startswith("resnet")
+    cifar_stem = config.cifar_stem if config.cifar_stem is not None else (is_resnet and image_size <= 64)
+    kwargs: dict = {"in_channels": channels, "projector": config.projector}
+    if config.projector:
+        kwargs["projector_dim"] = config.projector_dim
+    if is_resnet:
+        kwargs["cifar_stem"] = cifar_stem
+    else:
+        kwargs.update(norm=config.norm, final_relu=config.final_relu)
+    return build_encoder(config.arch, **kwargs)
+
+
+def build_vje(config: TrainConfig, channels: int, image_size: int) -> VJE:
+    encoder = build_backbone(config, channels, image_size)
+    inference = InferenceNetwork(encoder.dim, config.hidden, depth=config.depth)
+    return VJE(
+        encoder,
+        inference,
+        df=config.df,
+        beta=config.beta,
+        radial_scale=config.radial_scale,
+        elbo=config.elbo,
+        num_particles=config.num_particles,
+    )
+
+
+METHOD_BUILDERS: dict[str, Callable[[TrainConfig, int, int], nn.Module]] = {"vje": build_vje}
+
+
+def build_method(config: TrainConfig, channels: int, image_size: int) -> nn.Module:
+    if config.method not in METHOD_BUILDERS:
+        raise ValueError(f"unknown method {config.method!r}; choose from {', '.join(METHOD_BUILDERS)}")
+    return METHOD_BUILDERS[config.method](config, channels, image_size)
+
+
+class TrainStep(nn.Module):
+    """``forward(x1, x2) = method.training_loss(x1, x2)``: what DistributedDataParallel wraps,
+    since DDP synchronizes gradients for computations that run through ``forward``."""
+
+    def __init__(self, method: nn.Module):
+        super().__init__()
+        self.method = method
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        return self.method.training_loss(x1, x2)

@@ -1,0 +1,82 @@
+"""TrainConfig, config files and the paper settings in configs/."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from pyro_vje.training import TrainConfig, config_from_dict, load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_defaults_are_the_readme_main_job():
+    cfg = TrainConfig().validate()
+    assert (cfg.dataset, cfg.arch, cfg.method, cfg.device) == ("digits", "small_cnn", "vje", "auto")
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    overrides = {"data_dir": "/somewhere"}
+    cfg = load_config(path, **overrides)
+    assert cfg.method == "vje" and cfg.momentum == 0.9 and cfg.weight_decay == 5e-6
+
+
+def test_paper_cifar10_setting():  # Section 5.2, Table 2
+    cfg = load_config(CONFIGS / "cifar10_resnet18.yaml")
+    assert (cfg.dataset, cfg.arch, cfg.epochs, cfg.batch_size) == ("cifar10", "resnet18", 800, 256)
+    assert (cfg.lr, cfg.beta, cfg.df, cfg.warmup_epochs, cfg.hidden) == (0.05, 1.0, 3.0, 10, 128)
+    assert not cfg.projector and cfg.knn_k == 30 and cfg.linear_probe == "full"
+
+
+def test_paper_imagenet_and_ablation_settings():
+    cfg = load_config(CONFIGS / "imagenet_resnet50.yaml", data_dir="/imagenet")
+    assert (cfg.arch, cfg.epochs, cfg.batch_size, cfg.lr, cfg.hidden) == ("resnet50", 100, 256, 0.05, 512)
+    for ds in ("cifar10", "cifar100", "stl10"):
+        cfg = load_config(CONFIGS / f"ablation_200ep_{ds}.yaml")
+        assert (cfg.dataset, cfg.epochs, cfg.beta, cfg.df) == (ds, 200, 1.0, 3.0)
+    assert load_config(CONFIGS / "ablation_200ep_stl10.yaml").train_split == "train+unlabeled"
+    proj = load_config(CONFIGS / "cifar10_resnet18_projector.yaml")
+    assert proj.projector and proj.projector_dim == 2048
+
+
+def test_digits_config_file_equals_the_defaults():
+    file_cfg = load_config(CONFIGS / "digits_small_cnn.yaml")
+    assert file_cfg == TrainConfig()
+
+
+def test_json_config_and_infinite_df(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"df": "inf", "epochs": 3, "lr": 1}))
+    cfg = load_config(path)
+    assert math.isinf(cfg.df) and cfg.epochs == 3 and isinstance(cfg.lr, float)
+    assert cfg.to_dict()["df"] == "inf"  # JSON-safe
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+def test_unknown_keys_and_bad_values_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown config keys: epoch"):
+        config_from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="unknown arch 'resnet9'"):
+        TrainConfig(arch="resnet9").validate()
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        TrainConfig(dataset="mnist").validate()
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        TrainConfig(lr=0.0).validate()
+    with pytest.raises(ValueError, match="df must be > 0"):
+        TrainConfig(df=-1.0).validate()
+    with pytest.raises(ValueError, match="beta must be"):
+        TrainConfig(beta=float("nan")).validate()
+    with pytest.raises(ValueError, match="data_dir"):
+        TrainConfig(dataset="imagefolder").validate()
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "c.toml"
+    bad.write_text("x = 1")
+    with pytest.raises(ValueError, match="yaml"):
+        load_config(bad)
+    listy = tmp_path / "l.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(listy)

@@ -1,0 +1,158 @@
+"""The trainer on digits: run directory, exact resume, non-finite losses, run-dir safety."""
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+
+from pyro_vje.training import NonFiniteLossError, TrainConfig, train
+from pyro_vje.training.logger import read_metrics
+
+
+def tiny(tmp_path, **kw) -> TrainConfig:
+    base = dict(
+        epochs=3,
+        batch_size=32,
+        max_steps_per_epoch=4,
+        eval_every=1,
+        progress=False,
+        figures=False,
+        tensorboard=False,
+        device="cpu",
+        out=str(tmp_path / "run"),
+        hidden=16,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_after(epoch):
+    def callback(trainer, row):
+        if trainer.epoch == epoch:
+            raise Interrupt
+
+    return callback
+
+
+def test_run_directory_contents(tmp_path):
+    cfg = tiny(tmp_path, figures=True, tensorboard=True, epochs=2)
+    results = train(cfg)
+    run = tmp_path / "run"
+    for name in (
+        "config.json",
+        "metrics.csv",
+        "metrics.jsonl",
+        "last.pt",
+        "best.pt",
+        "backbone.pt",
+        "results.json",
+        "train.log",
+        "figures/training_curves.png",
+    ):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for key in (
+        "loss",
+        "dir",
+        "rad",
+        "kl",
+        "lr",
+        "knn_z",
+        "knn_mu",
+        "var_mean",
+        "var_cv",
+        "z_rank",
+        "mu_rank",
+        "z_norm_std",
+        "epoch_seconds",
+    ):
+        assert key in rows[-1], key
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "knn_mu" in header and len((run / "metrics.csv").read_text().splitlines()) == 3
+    # the logged terms add up to the loss: loss = dir + rad + beta * kl, up to Monte-Carlo noise
+    last = rows[-1]
+    assert abs(last["dir"] + last["rad"] + last["kl"] - last["loss"]) < 0.2 * abs(last["loss"]) + 5
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["step"] == 8
+    backbone = torch.load(run / "backbone.pt", weights_only=True)
+    assert set(backbone["encoder"]) == {
+        k[len("encoder.") :] for k in state["model"] if k.startswith("encoder.")
+    }
+    for key in ("knn_raw_pixels", "knn_z_random_init", "knn_z", "knn_mu"):
+        assert 0 <= results[key] <= 1
+    assert results["knn_raw_pixels"] > 0.9
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
+    full = train(tiny(tmp_path / "a"))
+    cfg = tiny(tmp_path / "b")
+    with pytest.raises(Interrupt):
+        train(cfg, on_epoch_end=stop_after(1))
+    assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)["epoch"] == 1
+    resumed = train(cfg, resume=True)
+    rows_a = read_metrics(tmp_path / "a" / "run" / "metrics.jsonl")
+    rows_b = read_metrics(tmp_path / "b" / "run" / "metrics.jsonl")
+    assert [r["epoch"] for r in rows_b] == [1, 2, 3]
+    for ra, rb in zip(rows_a, rows_b):
+        for key in ("loss", "dir", "rad", "kl", "knn_z", "knn_mu", "var_mean"):
+            assert ra[key] == rb[key], (ra["epoch"], key)
+    assert full["knn_z"] == resumed["knn_z"]
+    sa = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=True)["model"]
+    sb = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)["model"]
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def test_resume_drops_rows_written_after_the_checkpoint(tmp_path):
+    cfg = tiny(tmp_path, epochs=2)
+    with pytest.raises(Interrupt):
+        train(cfg, on_epoch_end=stop_after(1))
+    run = tmp_path / "run"
+    with (run / "metrics.jsonl").open("a") as f:  # as if the process died between log and checkpoint
+        f.write(json.dumps({"epoch": 2, "loss": 123.0}) + "\n")
+    train(cfg, resume=True)
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["loss"] != 123.0
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    def poison(trainer, row):
+        with torch.no_grad():
+            next(trainer.method.inference_net.parameters()).fill_(float("nan"))
+
+    cfg = tiny(tmp_path)
+    with pytest.raises(NonFiniteLossError, match="non-finite.*last good checkpoint"):
+        train(cfg, on_epoch_end=poison)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_run_directory_is_never_overwritten_and_resume_checks_the_config(tmp_path):
+    cfg = tiny(tmp_path, epochs=1)
+    train(cfg)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg)
+    with pytest.raises(ValueError, match="different config.*lr"):
+        train(dataclasses.replace(cfg, lr=0.5), resume=True)
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        train(tiny(tmp_path / "other"), resume=True)
+
+
+def test_infinite_df_and_zero_beta_train(tmp_path):
+    results = train(tiny(tmp_path, epochs=1, df=math.inf, beta=0.0))
+    assert math.isfinite(results["loss"])
+
+
+def test_batch_larger_than_the_data_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        train(tiny(tmp_path, subset=20, batch_size=32))
