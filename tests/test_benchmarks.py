@@ -4,13 +4,53 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+CIFAR = ROOT.parent / "shared" / "data" / "cifar10"
 
 
-def test_step_time_benchmark_runs(tmp_path):
-    spec = importlib.util.spec_from_file_location("step_time", ROOT / "benchmarks" / "step_time.py")
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("arch", ["small_cnn", "resnet18"])
+def test_step_time_benchmark_runs(tmp_path, arch):
     out = tmp_path / "step.json"
-    result = module.main(["--batch", "8", "--steps", "2", "--warmup", "1", "--json", str(out)])
-    assert json.loads(out.read_text())["ratio"] == result["ratio"] > 0
+    args = ["--batch", "4", "--steps", "2", "--warmup", "1", "--arch", arch, "--json", str(out)]
+    if arch == "resnet18":
+        args += ["--image-size", "16", "--module-local-params"]
+    result = _load("step_time").main(args)
+    saved = json.loads(out.read_text())
+    assert saved["ratio"] == result["ratio"] > 0 and saved["encoder"] == arch and saved["commit"]
+
+
+@pytest.mark.skipif(not CIFAR.is_dir(), reason=f"CIFAR-10 image folder not found at {CIFAR}")
+def test_cifar_small_benchmark_runs(tmp_path):
+    out = tmp_path / "c.json"
+    args = [
+        "--subset",
+        "100",
+        "--eval-subset",
+        "50",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--eval-every",
+        "1",
+        "--num-workers",
+        "0",
+        "--out",
+        str(tmp_path / "run"),
+        "--json",
+        str(out),
+        "--no-progress",
+    ]
+    result = _load("cifar_small").main(args)
+    saved = json.loads(out.read_text())
+    assert saved["curve"][0]["epoch"] == 1 and 0 <= saved["knn_z_random_init"] <= 1
+    assert result["machine"] == saved["machine"]
