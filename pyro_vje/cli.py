@@ -58,6 +58,7 @@ _HELP: dict[str, str] = {
     "knn_k": "neighbours of the weighted kNN",
     "knn_temperature": "temperature of the weighted kNN votes",
     "linear_probe": "linear probe after training: none, fast or full (100 epochs)",
+    "baselines": "measure kNN of raw pixels and of the random-init encoder before training",
     "tensorboard": "write TensorBoard events under <run>/tb",
     "figures": "write matplotlib figures under <run>/figures",
     "progress": "progress bars",
@@ -113,6 +114,7 @@ _GROUPS = {
         "knn_k",
         "knn_temperature",
         "linear_probe",
+        "baselines",
         "tensorboard",
         "figures",
         "progress",
@@ -301,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     def run_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("run", help="run directory (or a checkpoint file)")
         q.add_argument(
-            "--checkpoint", default="best", choices=("best", "last"), help="which checkpoint of the run"
+            "--checkpoint",
+            default="last",
+            choices=("best", "last"),
+            help="last (the final weights, what the paper reports) or best (highest kNN of z on the "
+            "evaluation split during training: a monitoring aid, biased as a test figure)",
         )
         q.add_argument("--data-dir", help="data folder (default: the run's)")
         q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

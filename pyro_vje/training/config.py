@@ -70,6 +70,7 @@ class TrainConfig:
     knn_k: int = 30
     knn_temperature: float = 0.1
     linear_probe: str = "none"  # none | fast | full (100 epochs, the paper)
+    baselines: bool = True  # kNN of raw pixels and of the random-init encoder before training
     tensorboard: bool = True
     figures: bool = True
     progress: bool = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -39,7 +40,9 @@ def init_distributed(device_type: str) -> DistInfo:
     if not dist.is_initialized():
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        # rank 0 evaluates while the others wait: allow long evaluations (ImageNet kNN)
+        timeout = timedelta(minutes=int(os.environ.get("PYRO_VJE_DIST_TIMEOUT_MIN", "120")))
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo", timeout=timeout)
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world)
 
 

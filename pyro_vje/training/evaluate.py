@@ -35,9 +35,15 @@ def evaluate_features(
         raise ValueError(f"unknown linear probe {probe!r}; choose from none, fast, full")
     out: dict[str, float] = {}
     keys = [k for k in ("z", "mu") if k in bank]
-    for key in keys:
+    for key in keys:  # on the accelerator when there is one
         res = knn_evaluate(
-            bank[key], bank["labels"], test[key], test["labels"], num_classes, knn_k, knn_temperature
+            bank[key].to(device),
+            bank["labels"].to(device),
+            test[key].to(device),
+            test["labels"].to(device),
+            num_classes,
+            knn_k,
+            knn_temperature,
         )
         out[f"knn_{key}"] = res["top1"]
         if "top5" in res and num_classes > 10:

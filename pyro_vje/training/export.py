@@ -3,8 +3,9 @@
 ``pyro-vje embed RUN`` writes an ``.npz`` with ``z`` (encoder output), ``mu`` and
 ``scale`` (posterior loc and standard deviation, VJE) and ``labels`` for every
 image of a split, in the data set's order; ``--backbone PATH`` writes the
-encoder's weights alone (a plain ``state_dict``, loadable with
-``torch.load(weights_only=True)`` into :func:`pyro_vje.networks.build_encoder`).
+encoder's weights alone: ``{"encoder": state_dict, "config": ...}`` on the CPU,
+loadable with ``torch.load(weights_only=True)``; ``state["encoder"]`` loads into
+:func:`pyro_vje.networks.build_encoder` with the run's options.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from .features import extract_features
 from .methods import build_method
 
 
-def resolve_checkpoint(path: str | os.PathLike, which: str = "best") -> Path:
-    """A checkpoint file from a run directory (``best.pt``, else ``last.pt``) or a file path."""
+def resolve_checkpoint(path: str | os.PathLike, which: str = "last") -> Path:
+    """A checkpoint file from a run directory (``last.pt``, or ``best.pt`` falling back to
+    ``last.pt``) or a file path."""
     path = Path(path)
     if path.is_dir():
         if which not in ("best", "last"):
@@ -43,7 +45,7 @@ def resolve_checkpoint(path: str | os.PathLike, which: str = "best") -> Path:
 
 
 def load_run(
-    path: str | os.PathLike, which: str = "best", device: str | torch.device = "cpu"
+    path: str | os.PathLike, which: str = "last", device: str | torch.device = "cpu"
 ) -> tuple[TrainConfig, nn.Module]:
     """The config and the trained method (in eval mode) of a run directory or checkpoint file."""
     ckpt = resolve_checkpoint(path, which)
@@ -59,7 +61,8 @@ def load_run(
 
 def export_backbone(method: nn.Module, config: TrainConfig, path: str | os.PathLike) -> Path:
     """Write ``{"encoder": state_dict, "config": ...}`` atomically; return the path."""
-    atomic_save({"encoder": method.encoder.state_dict(), "config": config.to_dict()}, path)
+    weights = {k: v.detach().cpu() for k, v in method.encoder.state_dict().items()}
+    atomic_save({"encoder": weights, "config": config.to_dict()}, path)
     return Path(path)
 
 

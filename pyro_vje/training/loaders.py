@@ -39,21 +39,25 @@ class RunData:
     bank_loader: DataLoader  # labelled training images, no augmentation (kNN bank / probe training)
     test_loader: DataLoader
 
-    def set_epoch(self, epoch: int, seed: int) -> None:
-        """Fix this epoch's order and worker seeds from (seed, epoch)."""
+    def set_epoch(self, epoch: int, seed: int, rank: int = 0) -> None:
+        """Fix this epoch's order (seed, epoch) and worker seeds (seed, epoch, rank)."""
         self.train_sampler.set_epoch(epoch)
-        self.loader_generator.manual_seed(seed * 1_000_003 + epoch)
+        self.loader_generator.manual_seed(seed * 1_000_003 + epoch + 7_919 * rank)
 
 
 def test_split_name(dataset: str) -> str:
     return "val" if dataset == "imagenet" else "test"
 
 
-def _subset(config: TrainConfig, split: str, n: int | None, seed: int) -> list[int] | None:
+def _subset(
+    config: TrainConfig, split: str, n: int | None, seed: int, clip: bool = False
+) -> list[int] | None:
     if n is None:
         return None
     plain = build_dataset(config.dataset, split, root=config.data_dir, download=config.download)
     labels = dataset_labels(plain)
+    if clip and n >= len(labels):
+        return None
     if n > len(labels):
         raise ValueError(f"subset {n} is larger than the {split!r} split ({len(labels)} images)")
     if (labels < 0).any():  # unlabelled images (STL-10): a plain deterministic random subset
@@ -63,7 +67,15 @@ def _subset(config: TrainConfig, split: str, n: int | None, seed: int) -> list[i
 
 
 def _eval_loader(ds: Dataset, batch: int, workers: int, pin_memory: bool) -> DataLoader:
-    return DataLoader(ds, batch_size=batch, shuffle=False, num_workers=workers, pin_memory=pin_memory)
+    # its own generator: iterating it draws nothing from the global RNG (exact resume)
+    return DataLoader(
+        ds,
+        batch_size=batch,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(0),
+    )
 
 
 def build_eval_sets(config: TrainConfig, split: str | None = None) -> tuple[Dataset, Dataset, int]:
@@ -74,7 +86,8 @@ def build_eval_sets(config: TrainConfig, split: str | None = None) -> tuple[Data
     size = config.image_size or info.image_size
     common = {"root": config.data_dir, "download": config.download, "cache": config.cache}
     evaluate = eval_transform(info, size)
-    bank_indices = _subset(config, "train", config.subset, config.seed)
+    clip = config.train_split != "train"  # e.g. STL-10's 5k labelled images under a 100k+ subset
+    bank_indices = _subset(config, "train", config.subset, config.seed, clip=clip)
     bank_set = build_dataset(config.dataset, "train", transform=evaluate, indices=bank_indices, **common)
     split = split or test_split_name(config.dataset)
     test_indices = _subset(config, split, config.eval_subset, config.seed)

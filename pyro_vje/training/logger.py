@@ -4,7 +4,7 @@
 diagnostic columns on evaluation epochs); ``metrics.csv`` is rewritten from
 it after every epoch so that its header always covers every column; scalars
 also go to TensorBoard under ``tb/``. On ``--resume`` the rows after the
-checkpoint's epoch are dropped, and TensorBoard purges the steps after it,
+checkpoint's step are dropped, and TensorBoard purges the steps after it,
 so a resumed run's logs read like an uninterrupted one's.
 """
 
@@ -27,6 +27,19 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with nan/inf floats as strings (valid JSON), paths and other objects as ``str``."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float):
+        return _clean(obj)
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)
+
+
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of a ``metrics.jsonl`` file ([] if absent)."""
     path = Path(path)
@@ -39,13 +52,13 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 class MetricsLogger:
     """Per-epoch rows to ``metrics.jsonl``/``metrics.csv``, scalars to TensorBoard."""
 
-    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True, resume_epoch: int | None = None):
+    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True, resume_step: int | None = None):
         self.run_dir = Path(run_dir)
         self.jsonl = self.run_dir / "metrics.jsonl"
         self.csv = self.run_dir / "metrics.csv"
         self.rows = read_metrics(self.jsonl)
-        if resume_epoch is not None:
-            self.rows = [r for r in self.rows if r["epoch"] <= resume_epoch]
+        if resume_step is not None:
+            self.rows = [r for r in self.rows if r.get("step", 0) <= resume_step]
             self._rewrite_jsonl()
         elif self.rows:
             raise ValueError(f"{self.jsonl} already has rows; resume the run or choose a new run directory")
@@ -56,7 +69,7 @@ class MetricsLogger:
             except ImportError:  # pragma: no cover - tensorboard is a dependency
                 log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
             else:
-                purge = None if resume_epoch is None else resume_epoch + 1
+                purge = None if resume_step is None else resume_step + 1
                 self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
 
     def _rewrite_jsonl(self) -> None:
@@ -72,11 +85,11 @@ class MetricsLogger:
         with self.jsonl.open("a") as f:
             f.write(json.dumps(row) + "\n")
         self._write_csv()
-        if self.writer is not None:
-            epoch = row["epoch"]
+        if self.writer is not None:  # x axis: the optimizer step, shared with the step/ curves
+            step = row["step"]
             for key, value in row.items():
-                if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self.writer.add_scalar(f"epoch/{key}", value, epoch)
+                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.writer.add_scalar(f"epoch/{key}", value, step)
             self.writer.flush()
 
     def log_step(self, step: int, values: dict[str, float]) -> None:

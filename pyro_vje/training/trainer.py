@@ -43,10 +43,11 @@ from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, config_from_dict
 from .distributed import DistInfo, all_reduce_mean, any_true, barrier, broadcast_object, init_distributed
 from .evaluate import evaluate_method
+from .export import export_backbone
 from .features import autocast
 from .figures import plot_training_curves
 from .loaders import RunData, build_run_data
-from .logger import MetricsLogger
+from .logger import MetricsLogger, json_safe
 from .methods import TrainStep, build_method
 from .schedule import lr_at, scaled_lr
 
@@ -86,8 +87,8 @@ def default_run_dir(config: TrainConfig) -> Path:
     return Path("runs") / f"{config.dataset}-{config.method}-{config.arch}-{stamp}"
 
 
-def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, TrainConfig]:
-    """Create (or, on resume, check) the run directory; return it and the config to use."""
+def _check_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, TrainConfig]:
+    """Check (do not create yet) the run directory; return it and the config to use."""
     run_dir = Path(config.out) if config.out else default_run_dir(config)
     config_path = run_dir / "config.json"
     if resume:
@@ -110,12 +111,30 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, TrainConf
             f"run directory {run_dir} already exists and is not empty: pass --resume to continue it "
             "or choose another --out"
         )
+    return run_dir, dataclasses.replace(config, out=str(run_dir))
+
+
+def _create_run_dir(run_dir: Path, config: TrainConfig) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = dataclasses.replace(config, out=str(run_dir))
+    config_path = run_dir / "config.json"
     tmp = config_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     os.replace(tmp, config_path)
-    return run_dir, config
+
+
+def _on_main(fn: Callable[[], Any], dist: DistInfo) -> Any:
+    """Run ``fn`` on rank 0 and hand its result, or its error, to every rank (so none hangs)."""
+    result, error = None, None
+    if dist.is_main:
+        try:
+            result = fn()
+        except Exception as err:  # re-raised on every rank below
+            error = err
+    if dist.enabled:
+        result, error = broadcast_object((result, error), dist)
+    if error is not None:
+        raise error
+    return result
 
 
 def _load_json_config(path: Path) -> dict[str, Any]:
@@ -130,6 +149,17 @@ def _add_file_log(run_dir: Path) -> logging.Handler:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     return handler
+
+
+def _to_cpu(obj: Any) -> Any:
+    """Tensors moved to the CPU, so that checkpoints load on machines without a GPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
 
 
 def _is_non_finite_error(err: ValueError, model: nn.Module) -> bool:
@@ -160,12 +190,10 @@ class Trainer:
             config.channels_last if config.channels_last is not None else self.device.type == "cuda"
         )
 
-        run = None
-        if self.dist.is_main:
-            run = _prepare_run_dir(config, resume)
-        run_dir, self.config = broadcast_object(run, self.dist) if self.dist.enabled else run
+        self._handler: logging.Handler | None = None
+        self.logger: MetricsLogger | None = None
+        run_dir, self.config = _on_main(lambda: _check_run_dir(config, resume), self.dist)
         self.run_dir = Path(run_dir)
-        self._handler = _add_file_log(self.run_dir) if self.dist.is_main else None
 
         pyro.set_rng_seed(self.config.seed)  # torch, numpy and random: same initial weights on every rank
         self.data: RunData = build_run_data(
@@ -199,14 +227,13 @@ class Trainer:
         self.baselines: dict[str, float] = {}
         if resume:
             self._load(self.run_dir / "last.pt")
-        # each process draws its own augmentations and posterior noise
-        if not resume:
-            pyro.set_rng_seed(self.config.seed + 1_000 * self.dist.rank)
-        self.logger = (
-            MetricsLogger(self.run_dir, self.config.tensorboard, resume_epoch=self.epoch if resume else None)
-            if self.dist.is_main
-            else None
-        )
+        else:
+            _on_main(lambda: _create_run_dir(self.run_dir, self.config), self.dist)
+        if self.dist.is_main:  # the directory exists only now that data and model were built
+            self._handler = _add_file_log(self.run_dir)
+            self.logger = MetricsLogger(
+                self.run_dir, self.config.tensorboard, resume_step=self.step if resume else None
+            )
 
     # ------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:
@@ -216,8 +243,8 @@ class Trainer:
             "step": self.step,
             "best": self.best,
             "baselines": self.baselines,
-            "model": self.method.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": _to_cpu(self.method.state_dict()),
+            "optimizer": _to_cpu(self.optimizer.state_dict()),
             "rng": rng_state(),
             "config": self.config.to_dict(),
         }
@@ -230,10 +257,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step, self.best = state["epoch"], state["step"], state["best"]
         self.baselines = dict(state.get("baselines", {}))
-        if self.dist.rank == 0:
-            set_rng_state(state["rng"])
-        else:  # other ranks continue their own streams, seeded from the epoch
-            pyro.set_rng_seed(self.config.seed + 1_000 * self.dist.rank + 7_919 * self.epoch)
+        set_rng_state(state["rng"])
         log.info("resumed %s at epoch %d (step %d)", path, self.epoch, self.step)
 
     def _save(self, name: str, state: dict[str, Any]) -> None:
@@ -259,8 +283,15 @@ class Trainer:
         )
 
     def _baselines(self) -> dict[str, float]:
-        """kNN on raw (normalized) pixels and on the randomly initialized encoder: no training."""
+        """kNN on raw (normalized) pixels and on the randomly initialized encoder: no training.
+
+        Raw pixels are skipped when the bank would not fit comfortably in memory (ImageNet)."""
         cfg = self.config
+        size = self.data.image_size
+        n_floats = len(self.data.bank_loader.dataset) * self.data.info.channels * size * size
+        if n_floats > 2e8:
+            log.info("raw-pixel kNN baseline skipped (%.1e pixel values)", n_floats)
+            return {"knn_z_random_init": self.evaluate()["knn_z"]}
         pixels = {}
         for name, loader in (("bank", self.data.bank_loader), ("test", self.data.test_loader)):
             xs, ys = zip(*[(x.flatten(1), torch.as_tensor(y)) for x, y in loader])
@@ -281,7 +312,11 @@ class Trainer:
     def _train_epoch(self) -> dict[str, float]:
         cfg = self.config
         self.method.train()
-        self.data.set_epoch(self.epoch, cfg.seed)
+        self.data.set_epoch(self.epoch, cfg.seed, self.dist.rank)
+        if (
+            self.dist.enabled
+        ):  # each process its own augmentations and noise, a function of (seed, rank, epoch)
+            pyro.set_rng_seed(cfg.seed + 1_000 * self.dist.rank + 7_919 * self.epoch)
         sums: dict[str, torch.Tensor] = {}
         bar = tqdm(
             total=self.steps_per_epoch,
@@ -302,21 +337,24 @@ class Trainer:
             if self.channels_last and x1.dim() == 4:
                 x1 = x1.contiguous(memory_format=torch.channels_last)
                 x2 = x2.contiguous(memory_format=torch.channels_last)
+            problem = None
             try:
                 with autocast(self.device, self.amp):
                     loss, terms = self.step_module(x1, x2)
             except ValueError as err:  # Pyro's validation sees NaN/inf before the loss does
                 if not _is_non_finite_error(err, self.method):
                     raise
-                first_line = str(err).splitlines()[0]
-                raise self._non_finite(f"non-finite values in the forward pass ({first_line})") from err
-            bad = not bool(torch.isfinite(loss).item())
-            if any_true(bad, self.device, self.dist):
-                raise self._non_finite(f"non-finite loss ({loss.item()})")
+                problem = f"non-finite values in the forward pass ({str(err).splitlines()[0]})"
+            if problem is None and not bool(torch.isfinite(loss).item()):
+                problem = f"non-finite loss ({loss.item()})"
+            if any_true(problem is not None, self.device, self.dist):
+                raise self._non_finite(problem or "a non-finite loss on another process")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.method.parameters(), cfg.grad_clip)
+            max_norm = cfg.grad_clip if cfg.grad_clip is not None else math.inf
+            grad_norm = nn.utils.clip_grad_norm_(self.method.parameters(), max_norm)
+            if any_true(not bool(torch.isfinite(grad_norm).item()), self.device, self.dist):
+                raise self._non_finite(f"non-finite gradients (norm {grad_norm.item()})")
             self.optimizer.step()
             self.step += 1
             for key, value in {"loss": loss.detach(), **terms}.items():
@@ -341,11 +379,16 @@ class Trainer:
         return row
 
     def _non_finite(self, what: str) -> NonFiniteLossError:
-        return NonFiniteLossError(
-            f"{what} at epoch {self.epoch + 1}, step {self.step}; the run stopped. The last good checkpoint "
-            f"is {self.run_dir / 'last.pt'} (epoch {self.epoch}); try a lower lr, a longer warm-up, "
-            "or amp='none'"
+        if self.epoch > 0 or self.resume:
+            kept = f"The last good checkpoint is {self.run_dir / 'last.pt'} (epoch {self.epoch})"
+        else:
+            kept = "No checkpoint was written yet (it failed in the first epoch)"
+        err = NonFiniteLossError(
+            f"{what} at epoch {self.epoch + 1}, step {self.step}; the run stopped, nothing was updated "
+            f"with it. {kept}; try a lower lr, a longer warm-up, or amp='none'"
         )
+        log.error("%s", err)
+        return err
 
     def fit(self, on_epoch_end: Callable[[Trainer, dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train from the current epoch to ``config.epochs``; return the final results."""
@@ -365,7 +408,7 @@ class Trainer:
                     self.dist.world_size,
                     self.device,
                 )
-            if not self.resume and self.dist.is_main:
+            if not self.resume and self.dist.is_main and cfg.baselines:
                 self.baselines = self._baselines()
                 log.info("baselines: %s", json.dumps(self.baselines))
             barrier(self.dist)
@@ -384,7 +427,10 @@ class Trainer:
                 row["step"] = self.step
                 is_eval = self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs
                 if self.dist.is_main:
+                    if not all(torch.isfinite(p).all() for p in self.method.parameters()):
+                        raise self._non_finite("non-finite weights")
                     if is_eval:
+                        self._save("last.pt", self._state())  # evaluation can be long: save first
                         row.update(self.evaluate())
                     improved = is_eval and row.get("knn_z", -math.inf) > self.best
                     if improved:
@@ -393,9 +439,9 @@ class Trainer:
                     if cfg.figures and is_eval:
                         plot_training_curves(self.logger.rows, self.run_dir / "figures")
                     state = self._state()
-                    self._save("last.pt", state)
                     if improved:
                         self._save("best.pt", state)
+                    self._save("last.pt", state)
                     epochs_bar.set_postfix(
                         {k: f"{row[k]:.3f}" for k in ("loss", "knn_z", "knn_mu") if k in row}
                     )
@@ -420,12 +466,9 @@ class Trainer:
         results["epochs"] = self.epoch
         results["train_seconds"] = sum(r.get("epoch_seconds", 0.0) for r in rows)
         results["run_dir"] = str(self.run_dir)
-        atomic_save(
-            {"encoder": self.method.encoder.state_dict(), "config": cfg.to_dict()},
-            self.run_dir / "backbone.pt",
-        )
+        export_backbone(self.method, cfg, self.run_dir / "backbone.pt")
         tmp = self.run_dir / "results.json.tmp"
-        tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        tmp.write_text(json.dumps(json_safe(results), indent=2) + "\n")
         os.replace(tmp, self.run_dir / "results.json")
         log.info("results: %s", json.dumps(results, default=str))
         return results

@@ -118,7 +118,7 @@ def test_resume_drops_rows_written_after_the_checkpoint(tmp_path):
         train(cfg, on_epoch_end=stop_after(1))
     run = tmp_path / "run"
     with (run / "metrics.jsonl").open("a") as f:  # as if the process died between log and checkpoint
-        f.write(json.dumps({"epoch": 2, "loss": 123.0}) + "\n")
+        f.write(json.dumps({"epoch": 2, "step": 8, "loss": 123.0}) + "\n")
     train(cfg, resume=True)
     rows = read_metrics(run / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["loss"] != 123.0
