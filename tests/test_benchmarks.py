@@ -54,3 +54,12 @@ def test_cifar_small_benchmark_runs(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["curve"][0]["epoch"] == 1 and 0 <= saved["knn_z_random_init"] <= 1
     assert result["machine"] == saved["machine"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CIFAR.is_dir(), reason=f"CIFAR-10 image folder not found at {CIFAR}")
+def test_cifar_small_learns_beyond_the_random_encoder(tmp_path):
+    """Slow (~10 min on 2 cores; run with -m slow): 20 epochs on 8,000 images beat the random-init CNN."""
+    args = ["--epochs", "20", "--eval-every", "20", "--out", str(tmp_path / "run"), "--no-progress"]
+    result = _load("cifar_small").main(args)
+    assert result["curve"][-1]["knn_z"] > result["knn_z_random_init"] + 0.03
