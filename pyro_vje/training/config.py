@@ -47,6 +47,7 @@ class TrainConfig:
     download: bool = False
     train_split: str = "train"  # stl10: "train+unlabeled" for pretraining
     subset: int | None = None  # class-balanced subset of the training split
+    normal_class: int | None = None  # one-class protocol (Section 5.3): train on this class only
     eval_subset: int | None = None  # class-balanced subset of the test split (kNN / probes)
     image_size: int | None = None  # None: the data set's own
     cache: bool = False  # decode an image folder once into memory
@@ -119,6 +120,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+        if self.normal_class is not None and self.normal_class < 0:
+            raise ValueError(f"normal_class must be a class index >= 0, got {self.normal_class}")
         for name in ("subset", "eval_subset", "image_size", "max_steps_per_epoch"):
             value = getattr(self, name)
             if value is not None and value < 1:

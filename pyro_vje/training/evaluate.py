@@ -35,6 +35,8 @@ def evaluate_features(
         raise ValueError(f"unknown linear probe {probe!r}; choose from none, fast, full")
     out: dict[str, float] = {}
     keys = [k for k in ("z", "mu") if k in bank]
+    if len(torch.unique(bank["labels"])) < 2:  # one-class training: kNN classification is undefined
+        keys = []
     for key in keys:  # on the accelerator when there is one
         res = knn_evaluate(
             bank[key].to(device),

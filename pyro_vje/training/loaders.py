@@ -9,8 +9,10 @@ single process with the same global batch size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
@@ -52,10 +54,18 @@ def test_split_name(dataset: str) -> str:
 def _subset(
     config: TrainConfig, split: str, n: int | None, seed: int, clip: bool = False
 ) -> list[int] | None:
-    if n is None:
+    one_class = config.normal_class is not None and split in ("train", config.train_split)
+    if n is None and not one_class:
         return None
     plain = build_dataset(config.dataset, split, root=config.data_dir, download=config.download)
     labels = dataset_labels(plain)
+    if one_class:  # the one-class protocol: this class's images (n of them, if given)
+        members = np.flatnonzero(labels == config.normal_class)
+        if len(members) == 0:
+            raise ValueError(f"normal_class {config.normal_class}: no such class in the {split!r} split")
+        if n is not None and n < len(members):
+            members = np.sort(np.random.default_rng(seed).permutation(members)[:n])
+        return [int(i) for i in members]
     if clip and n >= len(labels):
         return None
     if n > len(labels):
@@ -78,10 +88,12 @@ def _eval_loader(ds: Dataset, batch: int, workers: int, pin_memory: bool) -> Dat
     )
 
 
-def build_eval_sets(config: TrainConfig, split: str | None = None) -> tuple[Dataset, Dataset, int]:
+def build_eval_sets(
+    config: TrainConfig, split: str | None = None, transform: Callable | None = None
+) -> tuple[Dataset, Dataset, int]:
     """The kNN bank (labelled training images, the training subset if any) and the evaluation
-    split (``split``, default test/val, ``eval_subset`` if any), both without augmentation,
-    and the number of classes."""
+    split (``split``, default test/val, ``eval_subset`` if any), both without augmentation
+    (``transform`` replaces the evaluation split's), and the number of classes."""
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
     common = {"root": config.data_dir, "download": config.download, "cache": config.cache}
@@ -91,7 +103,8 @@ def build_eval_sets(config: TrainConfig, split: str | None = None) -> tuple[Data
     bank_set = build_dataset(config.dataset, "train", transform=evaluate, indices=bank_indices, **common)
     split = split or test_split_name(config.dataset)
     test_indices = _subset(config, split, config.eval_subset, config.seed)
-    test_set = build_dataset(config.dataset, split, transform=evaluate, indices=test_indices, **common)
+    test_transform = transform if transform is not None else evaluate
+    test_set = build_dataset(config.dataset, split, transform=test_transform, indices=test_indices, **common)
     num_classes = int(max(dataset_labels(bank_set).max(), dataset_labels(test_set).max())) + 1
     return bank_set, test_set, num_classes
 

@@ -287,6 +287,8 @@ class Trainer:
 
         Raw pixels are skipped when the bank would not fit comfortably in memory (ImageNet)."""
         cfg = self.config
+        if cfg.normal_class is not None:  # one class in the bank: kNN classification is undefined
+            return {}
         size = self.data.image_size
         n_floats = len(self.data.bank_loader.dataset) * self.data.info.channels * size * size
         if n_floats > 2e8:

@@ -1,0 +1,346 @@
+r"""Likelihood-based anomaly and out-of-distribution scores of a trained VJE model (paper Section 5.3).
+
+Every score is one number per input, **higher = more anomalous**:
+
+* ``joint`` — Eq. 39, :math:`S_{joint}(x) = \ell_{dir}(\hat z, \hat s; \sigma^2) + \ell_{rad}(\|z\| - \|s\|)`:
+  the negative log-likelihood of the input's embedding ``z = f(x)`` under the model's own
+  likelihood, ``-PolarStudentT(df, s, sigma, radial_scale).log_prob(z)``, with
+  :math:`q(s \mid z) = N(\mu, \sigma^2)` from the inference network;
+* ``directional`` and ``radial`` — its two terms (``PolarStudentT.log_prob_terms``);
+* ``variance`` — :math:`\sum_d \sigma_d^2`, and ``entropy`` — :math:`\tfrac12 \sum_d \log(2\pi e \sigma_d^2)`,
+  the Gaussian entropy of q (the paper's alternatives).
+
+The likelihood includes its normalizing constants; the constants that do not depend on
+the input (df, D) shift every score equally and leave AUROC unchanged, while the
+:math:`\tfrac12 \sum_d \log \sigma_d^2` term of Algorithm 1 is part of the score.
+
+Two choices the paper leaves open, both available:
+
+* ``posterior="mean"`` (default) scores z against ``s = mu``; ``posterior="samples"``
+  averages the NLL over ``num_samples`` draws ``s ~ q`` (the Monte-Carlo expected NLL,
+  the ELBO's data term);
+* :func:`score_views` / :func:`tta_score` score *augmented view pairs* instead of the
+  un-augmented input against itself: the symmetric cross-view NLL
+  :math:`\tfrac12[-\log p(z_2 \mid s_1, \sigma_1) - \log p(z_1 \mid s_2, \sigma_2)]`, averaged
+  over ``num_views`` pairs (test-time augmentation), exactly the training objective's terms.
+
+Metrics: :func:`auroc`, :func:`aupr`, :func:`fpr_at_tpr` and :func:`ood_metrics`.
+
+    from pyro_vje import score
+    from pyro_vje.training import load_run
+    config, vje = load_run("runs/my-run")
+    s_in = score.joint(vje, test_images)              # a tensor (N, C, H, W) or a DataLoader
+    s_out = score.joint(vje, ood_loader)
+    print(score.auroc(s_in, s_out))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .distributions import PolarStudentT
+from .model import VJE
+
+__all__ = [
+    "SCORES",
+    "aupr",
+    "auroc",
+    "directional",
+    "entropy",
+    "fpr_at_tpr",
+    "joint",
+    "ood_metrics",
+    "radial",
+    "score",
+    "score_embeddings",
+    "score_views",
+    "tta_score",
+    "variance",
+]
+
+SCORES = ("joint", "directional", "radial", "variance", "entropy")
+_LOG_2PI_E = math.log(2 * math.pi * math.e)
+
+
+def _check_model(model) -> VJE:
+    if not isinstance(model, VJE):
+        raise TypeError(
+            f"scoring needs a trained pyro_vje.model.VJE (its likelihood and posterior), got "
+            f"{type(model).__name__}; load one with pyro_vje.training.load_run(run_dir)"
+        )
+    return model
+
+
+def _check_scores(which: Iterable[str]) -> tuple[str, ...]:
+    which = tuple(which)
+    unknown = [s for s in which if s not in SCORES]
+    if unknown or not which:
+        raise ValueError(f"unknown score(s) {unknown or which}; choose from {', '.join(SCORES)}")
+    return which
+
+
+def _device(model: VJE, device: torch.device | str | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def score_embeddings(
+    model: VJE,
+    z: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    *,
+    which: Iterable[str] = SCORES,
+    posterior: str = "mean",
+    num_samples: int = 16,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Scores of embeddings ``z`` (N, D) under posteriors ``N(loc, scale^2)`` (see the module doc)."""
+    model = _check_model(model)
+    which = _check_scores(which)
+    if posterior not in ("mean", "samples"):
+        raise ValueError(f"posterior must be 'mean' or 'samples', got {posterior!r}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    dtype = torch.promote_types(torch.promote_types(z.dtype, loc.dtype), torch.float32)  # >= float32
+    z, loc, scale = z.to(dtype), loc.to(dtype), scale.to(dtype)
+    out: dict[str, torch.Tensor] = {}
+    if {"joint", "directional", "radial"} & set(which):
+        if posterior == "mean":
+            s = loc
+        else:
+            eps = torch.randn((num_samples, *loc.shape), generator=generator, device=loc.device, dtype=dtype)
+            s = loc + scale * eps  # (K, N, D)
+        likelihood = PolarStudentT(model.df, s, scale, model.radial_scale)
+        if "joint" in which:
+            out["joint"] = -likelihood.log_prob(z).reshape(-1, z.shape[0]).mean(0)  # Eq. 39
+        if {"directional", "radial"} & set(which):
+            log_dir, log_rad = likelihood.log_prob_terms(z)
+            if "directional" in which:
+                out["directional"] = -log_dir.reshape(-1, z.shape[0]).mean(0)
+            if "radial" in which:
+                out["radial"] = -log_rad.reshape(-1, z.shape[0]).mean(0)
+    variance = scale.square()
+    if "variance" in which:
+        out["variance"] = variance.sum(-1)
+    if "entropy" in which:
+        out["entropy"] = 0.5 * (_LOG_2PI_E + variance.log()).sum(-1)
+    return {k: out[k] for k in which}
+
+
+def _batches(inputs, batch_size: int) -> tuple[Iterator[torch.Tensor], int]:
+    """Batches of images from a tensor (N, C, H, W) or a DataLoader yielding x or (x, y)."""
+    if isinstance(inputs, torch.Tensor):
+        if inputs.dim() != 4 or inputs.shape[0] == 0:
+            raise ValueError(
+                f"inputs must be a batch of images (N, C, H, W), got shape {tuple(inputs.shape)}"
+            )
+        return iter(inputs.split(batch_size)), math.ceil(len(inputs) / batch_size)
+    if isinstance(inputs, DataLoader):
+
+        def gen():
+            for batch in inputs:
+                yield batch[0] if isinstance(batch, (list, tuple)) else batch
+
+        return gen(), len(inputs)
+    raise TypeError(f"inputs must be a tensor (N, C, H, W) or a DataLoader, got {type(inputs).__name__}")
+
+
+@torch.no_grad()
+def score(
+    model: VJE,
+    inputs: torch.Tensor | DataLoader,
+    *,
+    which: Iterable[str] = SCORES,
+    posterior: str = "mean",
+    num_samples: int = 16,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Every score in ``which`` for every input (un-augmented, scored against itself).
+
+    ``inputs`` is a tensor ``(N, C, H, W)`` (batched by ``batch_size``) or a DataLoader
+    yielding images or ``(images, labels)``; batches run on ``device`` (default: the
+    model's) in eval mode. Returns CPU float32 tensors of shape ``(N,)``.
+    """
+    model = _check_model(model)
+    which = _check_scores(which)
+    device = _device(model, device)
+    generator = torch.Generator(device=device).manual_seed(seed) if posterior == "samples" else None
+    batches, total = _batches(inputs, batch_size)
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in which}
+    try:
+        for x in tqdm(batches, total=total, desc="scoring", disable=not progress, leave=False, unit="batch"):
+            if not isinstance(x, torch.Tensor) or x.dim() != 4:
+                shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+                raise ValueError(f"inputs must be batches of images (N, C, H, W), got {shape}")
+            z, loc, scale = model.encode(x.to(device))
+            scores = score_embeddings(
+                model,
+                z,
+                loc,
+                scale,
+                which=which,
+                posterior=posterior,
+                num_samples=num_samples,
+                generator=generator,
+            )
+            for key, value in scores.items():
+                parts[key].append(value.float().cpu())
+    finally:
+        model.train(was_training)
+    return {key: torch.cat(values) for key, values in parts.items()}
+
+
+def _single(name: str):
+    def fn(model: VJE, inputs, **kwargs) -> torch.Tensor:
+        return score(model, inputs, which=(name,), **kwargs)[name]
+
+    fn.__name__ = name
+    fn.__doc__ = f"The ``{name}`` score of every input (see :func:`score` for the options)."
+    return fn
+
+
+joint = _single("joint")
+directional = _single("directional")
+radial = _single("radial")
+variance = _single("variance")
+entropy = _single("entropy")
+
+
+@torch.no_grad()
+def score_views(
+    model: VJE,
+    loader: DataLoader,
+    *,
+    which: Iterable[str] = SCORES,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Symmetric cross-view scores of a DataLoader yielding ``((x1, x2), label)`` view pairs
+    (a data set built with ``transform=TwoViews(train_transform(info))``).
+
+    Likelihood scores: ``1/2 [-log p(z2 | s1 = mu1, sigma1) - log p(z1 | s2 = mu2, sigma2)]``;
+    ``variance``/``entropy``: the mean over the two views' posteriors.
+    """
+    model = _check_model(model)
+    which = _check_scores(which)
+    device = _device(model, device)
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in which}
+    try:
+        for batch in tqdm(loader, desc="scoring views", disable=not progress, leave=False, unit="batch"):
+            views = batch[0] if isinstance(batch, (list, tuple)) and len(batch) == 2 else batch
+            if not (isinstance(views, (list, tuple)) and len(views) == 2):
+                raise ValueError("score_views needs a loader of ((x1, x2), label) view pairs (TwoViews)")
+            (z1, loc1, scale1), (z2, loc2, scale2) = (model.encode(v.to(device)) for v in views)
+            a = score_embeddings(model, z2, loc1, scale1, which=which)
+            b = score_embeddings(model, z1, loc2, scale2, which=which)
+            for key in which:
+                parts[key].append((0.5 * (a[key] + b[key])).float().cpu())
+    finally:
+        model.train(was_training)
+    return {key: torch.cat(values) for key, values in parts.items()}
+
+
+def tta_score(
+    model: VJE,
+    loader: DataLoader,
+    num_views: int = 8,
+    *,
+    which: Iterable[str] = SCORES,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Test-time augmentation: :func:`score_views` averaged over ``num_views`` passes of an
+    un-shuffled view-pair loader (augmentations drawn from torch's global generator,
+    seeded with ``seed`` and restored afterwards)."""
+    if num_views < 1:
+        raise ValueError(f"num_views must be >= 1, got {num_views}")
+    state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        total: dict[str, torch.Tensor] = {}
+        for _ in range(num_views):
+            scores = score_views(model, loader, which=which, device=device, progress=progress)
+            total = {k: total.get(k, 0) + v for k, v in scores.items()}
+    finally:
+        torch.set_rng_state(state)
+    return {k: v / num_views for k, v in total.items()}
+
+
+# ----------------------------------------------------------------------------- metrics
+def _as_scores(name: str, values) -> np.ndarray:
+    array = np.asarray(
+        values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64
+    )
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array of scores, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return array
+
+
+def _labelled(scores_in, scores_out) -> tuple[np.ndarray, np.ndarray]:
+    s_in, s_out = _as_scores("scores_in", scores_in), _as_scores("scores_out", scores_out)
+    labels = np.concatenate([np.zeros(len(s_in)), np.ones(len(s_out))])
+    return labels, np.concatenate([s_in, s_out])
+
+
+def auroc(scores_in, scores_out) -> float:
+    """Area under the ROC curve for separating ``scores_out`` (anomalous, positive) from
+    ``scores_in`` (higher = more anomalous): the probability that a random outlier scores
+    above a random inlier, ties counting 1/2. 0.5 is chance."""
+    from sklearn.metrics import roc_auc_score
+
+    labels, scores = _labelled(scores_in, scores_out)
+    return float(roc_auc_score(labels, scores))
+
+
+def aupr(scores_in, scores_out, positive: str = "out") -> float:
+    """Average precision with the outliers (``positive="out"``, AUPR-out) or the inliers
+    (``"in"``, scored by ``-score``, AUPR-in) as the positive class."""
+    from sklearn.metrics import average_precision_score
+
+    labels, scores = _labelled(scores_in, scores_out)
+    if positive == "out":
+        return float(average_precision_score(labels, scores))
+    if positive == "in":
+        return float(average_precision_score(1 - labels, -scores))
+    raise ValueError(f"positive must be 'out' or 'in', got {positive!r}")
+
+
+def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:
+    """FPR at ``tpr`` TPR, the OOD literature's convention (Hendrycks & Gimpel; ODIN): accept
+    as in-distribution everything scoring at most the threshold that keeps a fraction
+    ``tpr`` of the in-distribution inputs; return the fraction of outliers also accepted."""
+    if not 0 < tpr <= 1:
+        raise ValueError(f"tpr must be in (0, 1], got {tpr}")
+    s_in, s_out = _as_scores("scores_in", scores_in), _as_scores("scores_out", scores_out)
+    threshold = np.sort(s_in)[max(0, math.ceil(tpr * len(s_in)) - 1)]
+    return float((s_out <= threshold).mean())
+
+
+def ood_metrics(scores_in, scores_out) -> dict[str, float]:
+    """``auroc``, ``aupr_out``, ``aupr_in`` and ``fpr95`` (see the functions of the same names)."""
+    return {
+        "auroc": auroc(scores_in, scores_out),
+        "aupr_out": aupr(scores_in, scores_out, "out"),
+        "aupr_in": aupr(scores_in, scores_out, "in"),
+        "fpr95": fpr_at_tpr(scores_in, scores_out, 0.95),
+    }

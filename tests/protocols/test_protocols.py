@@ -1,0 +1,150 @@
+"""pyro-vje one-class / sweep / score end to end on digits (tiny settings), and their pieces."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from pyro_vje.cli import main
+from pyro_vje.data import dataset_labels
+from pyro_vje.protocols.one_class import knn_distance, markdown_table, summarize
+from pyro_vje.protocols.sweep import pearson
+from pyro_vje.training import TrainConfig
+from pyro_vje.training.distributed import DistInfo
+from pyro_vje.training.loaders import build_run_data
+from tests.test_score import hand_auroc
+
+TINY = ["--epochs", "1", "--max-steps-per-epoch", "2", "--no-progress", "--no-tensorboard", "--hidden", "16"]
+
+
+def test_one_class_training_sees_only_the_normal_class():
+    data = build_run_data(TrainConfig(normal_class=3), DistInfo(), per_rank_batch=16, pin_memory=False)
+    assert set(dataset_labels(data.train_loader.dataset).tolist()) == {3}
+    assert set(dataset_labels(data.bank_loader.dataset).tolist()) == {3}
+    assert len(set(dataset_labels(data.test_loader.dataset).tolist())) == 10  # scored on every class
+
+
+@pytest.fixture(scope="module")
+def one_class_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("oc") / "oc"
+    assert (
+        main(
+            [
+                "one-class",
+                "--classes",
+                "0,1",
+                "--out",
+                str(out),
+                "--posterior-samples",
+                "2",
+                "--tta",
+                "1",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_one_class_results_layout_and_values(one_class_dir):
+    results = json.loads((one_class_dir / "results.json").read_text())
+    for name in (
+        "joint",
+        "directional",
+        "radial",
+        "variance",
+        "entropy",
+        "joint_samples2",
+        "joint_tta1",
+        "knn_raw_pixels",
+        "knn_z",
+    ):
+        r = results[name]
+        assert set(r["per_class"]) == {"0", "1"}
+        assert r["mean"] == pytest.approx(np.mean(list(r["per_class"].values())))
+        assert r["std"] == pytest.approx(np.std(list(r["per_class"].values())))
+    with np.load(one_class_dir / "class-1" / "scores.npz") as data:
+        inlier = data["labels"] == 1
+        s = data["score_joint"]
+        assert results["joint"]["per_class"]["1"] == pytest.approx(hand_auroc(s[inlier], s[~inlier]))
+        assert data["variances"].shape == (len(s), 128)
+    assert results["knn_raw_pixels"]["mean"] > 0.9  # digits are easy for raw pixels: the bar to beat
+    assert "| joint |" in (one_class_dir / "results.md").read_text()
+    for name in ("per_class_auroc.png", "roc_joint.png", "histograms_0.png", "variance_1.png"):
+        assert (one_class_dir / "figures" / name).stat().st_size > 1000
+
+
+def test_one_class_rerun_resumes_without_retraining(one_class_dir, capsys):
+    npz = one_class_dir / "class-0" / "scores.npz"
+    before = os.stat(npz).st_mtime_ns
+    assert main(["one-class", "--classes", "0", "--out", str(one_class_dir), *TINY]) == 0
+    assert os.stat(npz).st_mtime_ns == before
+    assert set(json.loads((one_class_dir / "results.json").read_text())["joint"]["per_class"]) == {"0"}
+
+
+def test_sweep_grid(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--betas", "0,1", "--dfs", "0.5", "--classes", "0,1", "--out", str(out), *TINY]
+    assert main(args) == 0
+    summary = json.loads((out / "sweep.json").read_text())
+    assert np.array(summary["mean_auroc"]["joint"]).shape == (2, 1)
+    assert np.array(summary["mean_entropy"]).shape == (2, 1)
+    assert (out / "figures" / "heatmap_joint.png").is_file() and (
+        out / "beta0_df0.5" / "results.json"
+    ).is_file()
+
+
+def test_score_cli_with_synthetic_shifts(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TINY]) == 0
+    out = tmp_path / "ood"
+    args = [
+        "score",
+        str(run),
+        "--ood",
+        "gaussian_noise",
+        "--ood",
+        "invert",
+        "--limit",
+        "100",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--posterior-samples",
+        "2",
+        "--tta",
+        "1",
+    ]
+    assert main(args) == 0
+    results = json.loads((out / "ood.json").read_text())
+    assert set(results) == {"gaussian_noise", "invert"}
+    for metrics in results["invert"].values():
+        assert set(metrics) == {"auroc", "aupr_out", "aupr_in", "fpr95"}
+        assert all(0 <= v <= 1 for v in metrics.values())
+    assert "joint_tta1" in results["invert"] and (out / "figures" / "roc_invert.png").is_file()
+    assert main(["score", str(run), "--ood", "nonsense", "--no-progress"]) == 2
+    assert "nonsense" in capsys.readouterr().err
+
+
+def test_knn_distance_matches_numpy():
+    rng = np.random.default_rng(0)
+    bank, queries = rng.normal(size=(20, 6)), rng.normal(size=(7, 6))
+    b = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    expected = [1 - np.sort(b @ qi)[-3:].mean() for qi in q]
+    got = knn_distance(torch.tensor(bank), torch.tensor(queries), k=3)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+
+
+def test_summary_table_and_pearson():
+    results = summarize({"a": {"joint": 0.8, "variance": 0.6}, "b": {"joint": 0.6, "variance": 0.7}})
+    assert results["joint"]["mean"] == pytest.approx(0.7) and results["joint"]["std"] == pytest.approx(0.1)
+    table = markdown_table(results)
+    assert "| joint | 0.800 | 0.600 | 0.700 ± 0.100 |" in table
+    assert pearson([1, 2, 3, np.nan], [2, 4, 6.5, 1]) == pytest.approx(
+        np.corrcoef([1, 2, 3], [2, 4, 6.5])[0, 1]
+    )
+    assert np.isnan(pearson([1, 1, 1], [1, 2, 3]))

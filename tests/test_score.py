@@ -1,0 +1,159 @@
+"""pyro_vje.score against float64 recomputations from the paper's formulas (scipy), and its metrics."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch.utils.data import DataLoader, TensorDataset
+
+from pyro_vje import score
+from pyro_vje.model import VJE
+from pyro_vje.networks import InferenceNetwork, small_cnn
+from tests.distributions.reference import directional_logpdf, polar_logpdf, radial_logpdf
+
+
+def make_vje(df=0.5, radial_scale=1.0):
+    torch.manual_seed(0)
+    encoder = small_cnn(in_channels=1, channels=(8, 16))
+    return VJE(encoder, InferenceNetwork(encoder.dim, 16), df=df, radial_scale=radial_scale).double()
+
+
+def random_posterior(n=6, d=5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, d, generator=g, dtype=torch.float64) * 2
+    loc = torch.randn(n, d, generator=g, dtype=torch.float64)
+    scale = 0.3 + torch.rand(n, d, generator=g, dtype=torch.float64)
+    return z, loc, scale
+
+
+@pytest.mark.parametrize("df,radial_scale", [(0.5, 1.0), (3.0, 0.7), (math.inf, 1.0)])
+def test_posterior_mean_scores_match_scipy(df, radial_scale):
+    vje = make_vje(df, radial_scale)
+    z, loc, scale = random_posterior()
+    got = score.score_embeddings(vje, z, loc, scale)
+    for i in range(len(z)):
+        zi, mi, si = z[i].numpy(), loc[i].numpy(), scale[i].numpy()
+        assert got["joint"][i].item() == pytest.approx(-polar_logpdf(zi, mi, si, radial_scale, df), rel=1e-6)
+        assert got["directional"][i].item() == pytest.approx(-directional_logpdf(zi, mi, si, df), rel=1e-6)
+        assert got["radial"][i].item() == pytest.approx(-radial_logpdf(zi, mi, radial_scale, df), rel=1e-6)
+        assert got["variance"][i].item() == pytest.approx(float((si**2).sum()), rel=1e-12)
+        entropy = stats.multivariate_normal(mean=mi, cov=np.diag(si**2)).entropy()
+        assert got["entropy"][i].item() == pytest.approx(entropy, rel=1e-10)
+
+
+def test_joint_equals_algorithms_1_and_2_up_to_an_input_independent_constant():
+    """Eq. 39 as the paper writes it (Algorithm 1 + 2, constants omitted) ranks inputs identically."""
+    df, vje = 0.5, make_vje(0.5)
+    z, loc, scale = random_posterior(n=8, d=5)
+    got = score.score_embeddings(vje, z, loc, scale, which=("joint",))["joint"].numpy()
+    zh = z / z.norm(dim=1, keepdim=True)
+    sh = loc / loc.norm(dim=1, keepdim=True)
+    q = ((zh - sh) ** 2 / scale**2).sum(1)
+    d = z.shape[1]
+    alg1 = 0.5 * (df + d) * torch.log1p(q / df) + 0.5 * (scale**2).log().sum(1)
+    alg2 = 0.5 * (df + 1) * torch.log1p((z.norm(dim=1) - loc.norm(dim=1)) ** 2 / df)
+    diff = got - (alg1 + alg2).numpy()
+    np.testing.assert_allclose(diff, diff[0], rtol=0, atol=1e-9)
+
+
+def test_posterior_samples_average_the_nll_over_the_same_draws():
+    vje = make_vje(2.0)
+    z, loc, scale = random_posterior(n=4, d=3)
+    got = score.score_embeddings(
+        vje,
+        z,
+        loc,
+        scale,
+        which=("joint",),
+        posterior="samples",
+        num_samples=7,
+        generator=torch.Generator().manual_seed(5),
+    )["joint"]
+    eps = torch.randn((7, *loc.shape), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    s = (loc + scale * eps).numpy()
+    for i in range(len(z)):
+        expected = np.mean(
+            [-polar_logpdf(z[i].numpy(), s[k, i], scale[i].numpy(), 1.0, 2.0) for k in range(7)]
+        )
+        assert got[i].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_score_tensor_and_loader_agree_and_restore_train_mode():
+    vje = make_vje().float()
+    x = torch.rand(10, 1, 8, 8)
+    vje.train()
+    a = score.score(vje, x, batch_size=3)
+    b = score.score(vje, DataLoader(TensorDataset(x, torch.zeros(10)), batch_size=4))
+    assert vje.training
+    for key in score.SCORES:
+        assert a[key].shape == (10,)
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(score.joint(vje, x), a["joint"])
+    torch.testing.assert_close(score.entropy(vje, x), a["entropy"])
+
+
+def test_tta_is_reproducible_and_leaves_the_global_generator_alone():
+    vje = make_vje().float()
+    x = torch.rand(6, 1, 8, 8)
+
+    class Views(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            return (x[i] + 0.1 * torch.randn_like(x[i]), x[i] + 0.1 * torch.randn_like(x[i])), 0
+
+    loader = DataLoader(Views(), batch_size=4)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = score.tta_score(vje, loader, 3, seed=1)
+    assert torch.equal(torch.rand(1), before)
+    b = score.tta_score(vje, loader, 3, seed=1)
+    torch.testing.assert_close(a["joint"], b["joint"])
+    assert a["joint"].shape == (6,)
+
+
+def test_bad_inputs_are_clear_errors():
+    vje = make_vje().float()
+    with pytest.raises(TypeError, match="VJE"):
+        score.score(torch.nn.Linear(2, 2), torch.rand(2, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        score.score(vje, torch.rand(8, 8))
+    with pytest.raises(ValueError, match="unknown score"):
+        score.score(vje, torch.rand(2, 1, 8, 8), which=("likelihood",))
+    with pytest.raises(ValueError, match="posterior"):
+        score.score(vje, torch.rand(2, 1, 8, 8), posterior="median")
+    with pytest.raises(ValueError, match="NaN"):
+        score.auroc([0.1, float("nan")], [0.2])
+    with pytest.raises(ValueError, match="1-D"):
+        score.auroc([], [0.2])
+
+
+def hand_auroc(s_in, s_out):
+    total = 0.0
+    for a in s_in:
+        for b in s_out:
+            total += 1.0 if b > a else 0.5 if b == a else 0.0
+    return total / (len(s_in) * len(s_out))
+
+
+def test_auroc_agrees_with_a_hand_count():
+    s_in, s_out = [0.1, 0.4, 0.35, 0.8, 0.5], [0.9, 0.4, 0.7, 0.2]
+    assert score.auroc(s_in, s_out) == pytest.approx(hand_auroc(s_in, s_out))
+    assert score.auroc(s_in, s_out) == pytest.approx(12.5 / 20)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 30).astype(float), rng.integers(1, 6, 25).astype(float)
+    assert score.auroc(a, b) == pytest.approx(hand_auroc(a, b))
+
+
+def test_aupr_and_fpr95_by_hand():
+    s_in, s_out = [0.1, 0.2, 0.3, 0.4], [0.35, 0.5]
+    # ranked by score: 0.5(out) 0.4(in) 0.35(out) 0.3 0.2 0.1; precision at the outliers: 1, 2/3
+    assert score.aupr(s_in, s_out) == pytest.approx((1 + 2 / 3) / 2)
+    # threshold keeping 95% of 4 inliers = the 4th smallest (0.4): outliers <= 0.4 -> 0.35 of 2
+    assert score.fpr_at_tpr(s_in, s_out) == pytest.approx(0.5)
+    m = score.ood_metrics(s_in, s_out)
+    assert set(m) == {"auroc", "aupr_out", "aupr_in", "fpr95"} and m["auroc"] == pytest.approx(7 / 8)
