@@ -40,7 +40,15 @@ log = logging.getLogger("pyro_vje")
 #: the paper's one-class settings (Section 5.3) on top of a config: batch 64, SGD at
 #: 5e-6 with cosine decay (``lr`` is per 256 images, so 2e-5 x 64/256 = 5e-6), wd 5e-6,
 #: beta 1, nu 0.5 (the best cell of Figure 4), 800 epochs.
-PAPER_ONE_CLASS = {"batch_size": 64, "lr": 2e-5, "weight_decay": 5e-6, "beta": 1.0, "df": 0.5, "epochs": 800}
+PAPER_ONE_CLASS = {
+    "batch_size": 64,
+    "lr": 2e-5,
+    "weight_decay": 5e-6,
+    "beta": 1.0,
+    "df": 0.5,
+    "epochs": 800,
+    "warmup_epochs": 0,
+}
 
 #: a CPU-sized one-class setting for the embedded digits (about 10 s a class on 2 cores).
 DIGITS_ONE_CLASS = {"batch_size": 64, "lr": 0.01, "df": 0.5, "beta": 1.0, "epochs": 20, "warmup_epochs": 2}

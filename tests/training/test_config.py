@@ -80,3 +80,13 @@ def test_unknown_keys_and_bad_values_are_named(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(listy)
+
+
+def test_paper_one_class_setting():  # Section 5.3: batch 64, lr 5e-6, wd 5e-6, beta 1, nu 0.5, 800 epochs
+    from pyro_vje.protocols.one_class import PAPER_ONE_CLASS
+    from pyro_vje.training import scaled_lr
+
+    cfg = load_config(CONFIGS / "oneclass_cifar10_resnet18.yaml")
+    for values in (cfg.to_dict(), PAPER_ONE_CLASS):
+        assert scaled_lr(values["lr"], values["batch_size"]) == pytest.approx(5e-6)
+        assert (values["df"], values["beta"], values["epochs"], values["warmup_epochs"]) == (0.5, 1.0, 800, 0)
