@@ -457,6 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="also score the cross-view NLL averaged over K augmented view pairs",
         )
 
+    def protocol_args(p: argparse.ArgumentParser) -> None:
+        """What one-class and sweep share: a config file, the classes, the scores, every train flag."""
+        p.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
+        p.add_argument("--classes", type=_int_list, metavar="0,1,...", help="normal classes (default: all)")
+        scoring_args(p)
+        _add_config_flags(p)
+
     oc = sub.add_parser(
         "one-class",
         help="one-class anomaly detection: a model per normal class, AUROC per score (paper Table 3)",
@@ -466,12 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
         "one-class settings (batch 64, lr 5e-6, beta 1, nu 0.5, 800 epochs); with --dataset digits (the "
         "default) a CPU-sized variant (20 epochs, lr 0.01 per 256). Rerun the same command to resume.",
     )
-    oc.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
-    oc.add_argument(
-        "--classes", type=_int_list, metavar="0,1,...", help="normal classes to run (default: all)"
-    )
-    scoring_args(oc)
-    _add_config_flags(oc)
+    protocol_args(oc)
     oc.set_defaults(func=_cmd_one_class)
 
     sw = sub.add_parser(
@@ -480,8 +482,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the one-class protocol for every (beta, nu) cell; write sweep.json, sweep.md, "
         "heatmaps and the correlation of AUROC with posterior entropy / variance across cells.",
     )
-    sw.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
-    sw.add_argument("--classes", type=_int_list, metavar="0,1,...", help="normal classes (default: all)")
     sw.add_argument(
         "--betas",
         type=_float_list,
@@ -496,8 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NU1,NU2,...",
         help="degrees of freedom (default: the paper's 0.25,0.5,1,2,3,5,10,20)",
     )
-    scoring_args(sw)
-    _add_config_flags(sw)
+    protocol_args(sw)
     sw.set_defaults(func=_cmd_sweep)
 
     sc = sub.add_parser(
