@@ -13,6 +13,7 @@ from pyro import poutine
 from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
 from pyro.nn import PyroModule
 from torch import nn
+from torch.distributions import kl_divergence
 
 from .distributions import PolarStudentT
 from .networks import InferenceNetwork
@@ -218,7 +219,7 @@ class VJE(PyroModule):
             log_dir, log_rad = PolarStudentT(self.df, s, scale, self.radial_scale).log_prob_terms(
                 z_obs.detach().float()
             )
-            kl = 0.5 * (scale.square() + loc.square() - 1.0 - 2.0 * scale.log()).sum(-1)  # Eq. 9
+            kl = kl_divergence(dist.Normal(loc, scale), dist.Normal(0.0, 1.0)).sum(-1)  # Eq. 9, as the ELBO
             for key, value in (("dir", -log_dir), ("rad", -log_rad), ("kl", kl), ("var", scale.square())):
                 terms[key] = terms.get(key, 0.0) + 0.5 * value.mean()
         return terms

@@ -338,6 +338,18 @@ def _class_names(folder: Path) -> list[str]:
     return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
 
 
+def open_image_folder(folder: Path, transform: Callable | None, name: str) -> tvd.ImageFolder:
+    """``torchvision.datasets.ImageFolder(folder)``, with an error naming ``name`` and the layout
+    when class folders hold no images."""
+    try:
+        return tvd.ImageFolder(str(folder), transform=transform)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"{name}: {folder} has class folders without images ({e}); expected "
+            f"{folder}/<class>/<image> with extensions {', '.join(IMG_EXTENSIONS)}"
+        ) from e
+
+
 def _load_image_folder(
     folder: Path,
     name: str,
@@ -352,13 +364,7 @@ def _load_image_folder(
     if expected and len(classes) != expected:
         raise ValueError(f"{name} has {expected} classes but {folder} has {len(classes)} class folders")
     _check_sibling_classes(folder, classes, name)
-    try:
-        ds = tvd.ImageFolder(str(folder), transform=transform)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f"{name}: {folder} has class folders without images ({e}); expected "
-            f"{folder}/<class>/<image> with extensions {', '.join(IMG_EXTENSIONS)}"
-        ) from e
+    ds = open_image_folder(folder, transform, name)
     if indices is not None:
         idx = _check_indices(indices, len(ds), name, folder.name)
         ds.samples = [ds.samples[i] for i in idx]

@@ -44,6 +44,7 @@ from .datasets import (
     build_dataset,
     dataset_classes,
     dataset_labels,
+    open_image_folder,
 )
 from .transforms import ResizeIfNeeded, eval_transform
 
@@ -391,13 +392,7 @@ def _ood_image_folder(
         subdirs = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     ds: Dataset
     if subdirs:
-        try:
-            ds = tvd.ImageFolder(str(folder), transform=transform)
-        except FileNotFoundError as e:
-            raise FileNotFoundError(
-                f"{spec}: {folder} has class folders without images ({e}); expected {folder}/<class>/<image> "
-                f"with extensions {', '.join(IMG_EXTENSIONS)}"
-            ) from e
+        ds = open_image_folder(folder, transform, spec)
     else:
         ds = ImageFiles(folder, transform=transform)
         if len(ds) == 0:

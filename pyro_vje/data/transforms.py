@@ -15,6 +15,7 @@ picklable object (no lambdas), so it works with DataLoader workers under ``spawn
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torchvision import transforms as T
@@ -71,23 +72,12 @@ class DigitsAugment:
     """One random view of a digit tensor ``(1, 8, 8)`` (or any ``(C, H, W)``) in ``[0, 1]``.
 
     The recipe of :class:`~pyro_vje.data.digits.DigitsTwoViews` (random affine, contrast,
-    pixel noise, random erasing; same parameters) applied to a single sample with the
-    global torch RNG.
+    pixel noise, random erasing; the same keyword arguments and defaults) applied to a
+    single sample with the global torch RNG.
     """
 
-    def __init__(
-        self,
-        max_rotation: float = 15.0,
-        scale_range: tuple[float, float] = (0.85, 1.15),
-        max_shift: float = 1.0,
-        contrast_range: tuple[float, float] = (0.6, 1.2),
-        noise: float = 0.1,
-        erase_prob: float = 0.5,
-        erase_size: int = 3,
-    ):
-        self.augment = DigitsTwoViews(
-            max_rotation, scale_range, max_shift, contrast_range, noise, erase_prob, erase_size
-        )
+    def __init__(self, **recipe: Any):
+        self.augment = DigitsTwoViews(**recipe)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3:
@@ -103,29 +93,16 @@ def digits_transform(
     *,
     mean: Sequence[float] = DATASET_INFO["digits"].mean,
     std: Sequence[float] = DATASET_INFO["digits"].std,
-    max_rotation: float = 15.0,
-    scale_range: tuple[float, float] = (0.85, 1.15),
-    max_shift: float = 1.0,
-    contrast_range: tuple[float, float] = (0.6, 1.2),
-    noise: float = 0.1,
-    erase_prob: float = 0.5,
-    erase_size: int = 3,
+    **recipe: Any,
 ) -> T.Compose:
     """Per-sample digits augmentation (:class:`DigitsAugment`) followed by Normalize(``mean``, ``std``).
 
     Input: a float tensor ``(1, 8, 8)`` in ``[0, 1]``, as ``build_dataset("digits", ...)`` yields.
-    The defaults are :class:`~pyro_vje.data.digits.DigitsTwoViews`'s.
+    ``recipe`` takes :class:`~pyro_vje.data.digits.DigitsTwoViews`'s keyword arguments
+    (``max_rotation``, ``scale_range``, ``max_shift``, ``contrast_range``, ``noise``,
+    ``erase_prob``, ``erase_size``) and defaults.
     """
-    augment = DigitsAugment(
-        max_rotation=max_rotation,
-        scale_range=scale_range,
-        max_shift=max_shift,
-        contrast_range=contrast_range,
-        noise=noise,
-        erase_prob=erase_prob,
-        erase_size=erase_size,
-    )
-    return T.Compose([augment, T.Normalize(tuple(mean), tuple(std))])
+    return T.Compose([DigitsAugment(**recipe), T.Normalize(tuple(mean), tuple(std))])
 
 
 class ResizeIfNeeded:

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from .. import score as scoring
 from ..data import DATASET_INFO, TwoViews, dataset_classes, train_transform
 from ..training.config import TrainConfig
+from ..training.features import extract_features, flatten_pixels
 from ..training.loaders import build_eval_sets
 from ..training.logger import json_safe
 from ..training.trainer import Trainer
@@ -63,11 +64,6 @@ def knn_distance(bank: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch
         sims = (chunk @ bank_n.T).topk(k, dim=1).values
         out.append(1.0 - sims.mean(1))
     return torch.cat(out)
-
-
-def _pixels(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*[(x.flatten(1), torch.as_tensor(y)) for x, y in loader])
-    return torch.cat(xs).float(), torch.cat(ys).long()
 
 
 def run_class(
@@ -118,19 +114,16 @@ def run_class(
         scores[f"joint_tta{tta_views}"] = tta["joint"].numpy()
 
     # kNN-distance scores: raw pixels (no training) and VJE's z, bank = this class's training images
-    bank_px, _ = _pixels(bank_loader)
-    test_px, labels = _pixels(loader)
+    bank_px, _ = flatten_pixels(bank_loader)
+    test_px, labels = flatten_pixels(loader)
     scores["knn_raw_pixels"] = knn_distance(bank_px, test_px, knn_k).numpy()
-    with torch.no_grad():
-        bank_z = torch.cat([vje.encode(x.to(device))[0].float().cpu() for x, _ in bank_loader])
-        test_feats = [vje.encode(x.to(device)) for x, _ in loader]
-    test_z = torch.cat([z.float().cpu() for z, _, _ in test_feats])
-    test_var = torch.cat([s.float().cpu().square() for _, _, s in test_feats])
-    scores["knn_z"] = knn_distance(bank_z, test_z, knn_k).numpy()
+    bank = extract_features(vje, bank_loader, device)
+    test = extract_features(vje, loader, device)
+    scores["knn_z"] = knn_distance(bank["z"], test["z"], knn_k).numpy()
     arrays = {f"score_{k}": v for k, v in scores.items()}
     arrays["labels"] = labels.numpy()
     arrays["normal_class"] = np.array(normal_class)
-    arrays["variances"] = test_var.numpy().astype(np.float32)
+    arrays["variances"] = test["scale"].square().numpy().astype(np.float32)
     tmp = class_dir / "scores.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, done)

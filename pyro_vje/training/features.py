@@ -51,3 +51,10 @@ def extract_features(
     out = {key: torch.cat(values) for key, values in parts.items()}
     out["labels"] = torch.cat(labels).long()
     return out
+
+
+def flatten_pixels(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (transformed) images of ``loader`` flattened to ``(N, C*H*W)`` float32, and their labels:
+    the raw-pixel features of the training-free baselines."""
+    xs, ys = zip(*[(x.flatten(1), torch.as_tensor(y)) for x, y in loader])
+    return torch.cat(xs).float(), torch.cat(ys).long()

@@ -44,7 +44,7 @@ from .config import TrainConfig, config_from_dict
 from .distributed import DistInfo, all_reduce_mean, any_true, barrier, broadcast_object, init_distributed
 from .evaluate import evaluate_method
 from .export import export_backbone
-from .features import autocast
+from .features import autocast, flatten_pixels
 from .figures import plot_training_curves
 from .loaders import RunData, build_run_data
 from .logger import MetricsLogger, json_safe
@@ -294,10 +294,10 @@ class Trainer:
         if n_floats > 2e8:
             log.info("raw-pixel kNN baseline skipped (%.1e pixel values)", n_floats)
             return {"knn_z_random_init": self.evaluate()["knn_z"]}
-        pixels = {}
-        for name, loader in (("bank", self.data.bank_loader), ("test", self.data.test_loader)):
-            xs, ys = zip(*[(x.flatten(1), torch.as_tensor(y)) for x, y in loader])
-            pixels[name] = (torch.cat(xs).float(), torch.cat(ys).long())
+        pixels = {
+            "bank": flatten_pixels(self.data.bank_loader),
+            "test": flatten_pixels(self.data.test_loader),
+        }
         raw = knn_evaluate(
             pixels["bank"][0],
             pixels["bank"][1],
