@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from pyro_vje.provenance import provenance
 from pyro_vje.training import TrainConfig, resolve_device, train
 from pyro_vje.training.logger import read_metrics
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance  # noqa: E402  (benchmarks/provenance.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10"

@@ -24,15 +24,19 @@ import argparse
 import contextlib
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import pyro
 import torch
 
 from pyro_vje.model import VJE, InferenceNetwork
 from pyro_vje.networks import build_encoder
-from pyro_vje.objectives import vje_loss
-from pyro_vje.provenance import provenance
+from pyro_vje.reference import vje_loss
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance  # noqa: E402  (benchmarks/provenance.py)
 
 
 def _sync(device: torch.device) -> None:

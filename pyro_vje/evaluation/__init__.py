@@ -7,15 +7,26 @@
 * :mod:`~pyro_vje.evaluation.diagnostics` — Table 7's posterior-variance statistics and
   collapse diagnostics: :func:`posterior_variance_stats`, :func:`effective_rank`,
   :func:`normalized_std`, :func:`embedding_diagnostics`.
+* :mod:`~pyro_vje.evaluation.features` — frozen features of a data set: :func:`extract_features`,
+  :func:`flatten_pixels`, :func:`autocast`.
+* :mod:`~pyro_vje.evaluation.evaluate` — a trained method on frozen features:
+  :func:`evaluate_method`, :func:`evaluate_features`.
 
 The protocols and formulas are described in ``docs/evaluation.md``.
 """
 
 from .diagnostics import effective_rank, embedding_diagnostics, normalized_std, posterior_variance_stats
+from .evaluate import evaluate_features, evaluate_method
+from .features import autocast, extract_features, flatten_pixels
 from .knn import knn_accuracy, knn_evaluate, knn_predict
 from .linear import LinearProbeConfig, linear_probe
 
 __all__ = [
+    "autocast",
+    "evaluate_features",
+    "evaluate_method",
+    "extract_features",
+    "flatten_pixels",
     "LinearProbeConfig",
     "effective_rank",
     "embedding_diagnostics",

@@ -30,8 +30,8 @@ from torch.utils.data import DataLoader
 
 from .. import score as scoring
 from ..data import DATASET_INFO, TwoViews, dataset_classes, train_transform
+from ..evaluation.features import extract_features, flatten_pixels
 from ..training.config import TrainConfig
-from ..training.features import extract_features, flatten_pixels
 from ..training.loaders import build_eval_sets
 from ..training.logger import json_safe
 from ..training.trainer import Trainer
@@ -214,7 +214,7 @@ def _write_summary(out_dir: Path, per_class: dict[str, dict[str, float]]) -> dic
 
 
 def _figures(out_dir: Path, results: dict, arrays_by_class: dict[str, dict[str, np.ndarray]]) -> None:
-    from ..scoring_plots import (
+    from .plots import (
         plot_per_class_auroc,
         plot_roc_curves,
         plot_score_histograms,

@@ -22,10 +22,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from .. import score as scoring
 from ..data import DATASET_INFO, TwoViews, train_transform
 from ..data.ood import build_ood_dataset, ood_transform
+from ..training.distributed import resolve_device
 from ..training.export import load_run
 from ..training.loaders import build_eval_sets
 from ..training.logger import json_safe
-from ..training.trainer import resolve_device
 
 
 def _limit(ds: Dataset, n: int | None, seed: int) -> Dataset:
@@ -150,7 +150,7 @@ def _write(out_dir: Path, results, s_in, all_scores, figures: bool) -> None:
         **{f"{spec}_{k}": v for spec, s in all_scores.items() for k, v in s.items()},
     )
     if figures:
-        from ..scoring_plots import plot_roc_curves, plot_score_histograms
+        from .plots import plot_roc_curves, plot_score_histograms
 
         for spec, s_out in all_scores.items():
             safe = spec.replace("/", "_").replace(":", "_")

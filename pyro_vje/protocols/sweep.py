@@ -89,7 +89,7 @@ def run_sweep(
     os.replace(tmp, out_dir / "sweep.json")
     (out_dir / "sweep.md").write_text(_markdown(summary))
     if figures:
-        from ..scoring_plots import plot_correlation, plot_sweep_heatmap
+        from .plots import plot_correlation, plot_sweep_heatmap
 
         for name, grid in grids.items():
             plot_sweep_heatmap(

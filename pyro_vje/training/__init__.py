@@ -1,12 +1,12 @@
 """Training: one loop for every method, with run directories, checkpoints, logs and DDP."""
 
+from ..evaluation import evaluate_features, evaluate_method, extract_features
 from .config import TrainConfig, config_from_dict, load_config, load_config_file
-from .evaluate import evaluate_features, evaluate_method
+from .distributed import resolve_device
 from .export import embed_dataset, export_backbone, load_run, save_npz
-from .features import extract_features
 from .methods import METHOD_BUILDERS, TrainStep, build_method
 from .schedule import lr_at, scaled_lr
-from .trainer import NonFiniteLossError, Trainer, resolve_device, train
+from .trainer import NonFiniteLossError, Trainer, train
 
 __all__ = [
     "METHOD_BUILDERS",

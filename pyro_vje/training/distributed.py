@@ -75,3 +75,21 @@ def broadcast_object(obj, info: DistInfo):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def resolve_device(name: str, dist: DistInfo | None = None) -> torch.device:
+    """``auto`` (CUDA when visible), ``cpu``, ``cuda`` or ``cuda:N``; under torchrun, the local GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but CUDA is not available")
+        if dist is not None and dist.enabled:
+            device = torch.device("cuda", dist.local_rank)
+    elif device.type != "cpu":
+        raise ValueError(f"unsupported device {name!r} (use auto, cpu, cuda or cuda:N)")
+    return device

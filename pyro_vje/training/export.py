@@ -22,9 +22,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..data import DATASET_INFO, build_dataset, eval_transform
+from ..evaluation.features import extract_features
 from .checkpoint import atomic_save, load_checkpoint
 from .config import TrainConfig, config_from_dict
-from .features import extract_features
 from .methods import build_method
 
 

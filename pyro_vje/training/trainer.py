@@ -38,13 +38,19 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..evaluation import knn_evaluate
+from ..evaluation import autocast, evaluate_method, flatten_pixels, knn_evaluate
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, config_from_dict
-from .distributed import DistInfo, all_reduce_mean, any_true, barrier, broadcast_object, init_distributed
-from .evaluate import evaluate_method
+from .distributed import (
+    DistInfo,
+    all_reduce_mean,
+    any_true,
+    barrier,
+    broadcast_object,
+    init_distributed,
+    resolve_device,
+)
 from .export import export_backbone
-from .features import autocast, flatten_pixels
 from .figures import plot_training_curves
 from .loaders import RunData, build_run_data
 from .logger import MetricsLogger, json_safe
@@ -62,24 +68,6 @@ RESUMABLE_OVERRIDES = frozenset(
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
-
-
-def resolve_device(name: str, dist: DistInfo | None = None) -> torch.device:
-    """``auto`` (CUDA when visible), ``cpu``, ``cuda`` or ``cuda:N``; under torchrun, the local GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from err
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available")
-        if dist is not None and dist.enabled:
-            device = torch.device("cuda", dist.local_rank)
-    elif device.type != "cpu":
-        raise ValueError(f"unsupported device {name!r} (use auto, cpu, cuda or cuda:N)")
-    return device
 
 
 def default_run_dir(config: TrainConfig) -> Path:

@@ -9,7 +9,7 @@ constants that do not depend on ``(mu, sigma^2)``.
 Example::
 
     >>> import torch
-    >>> from pyro_vje.objectives import vje_loss
+    >>> from pyro_vje.reference import vje_loss
     >>> z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
     >>> mu1, mu2 = torch.randn(8, 16), torch.randn(8, 16)
     >>> var1, var2 = torch.rand(8, 16) + 0.1, torch.rand(8, 16) + 0.1

@@ -1,4 +1,4 @@
-"""Tests for :mod:`pyro_vje.scoring_plots` (small arrays, Agg backend, < a few seconds)."""
+"""Tests for :mod:`pyro_vje.protocols.plots` (small arrays, Agg backend, < a few seconds)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from pyro_vje import scoring_plots as sp
+from pyro_vje.protocols import plots as sp
 
 
 def _check_png(path: Path, returned: Path) -> tuple[int, int]:

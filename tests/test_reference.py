@@ -1,4 +1,4 @@
-"""pyro_vje.objectives (Algorithm 4 in torch) against a numpy float64 transcription."""
+"""pyro_vje.reference (Algorithm 4 in torch) against a numpy float64 transcription."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_vje.objectives import kld, nll_dir, nll_rad, vje_loss, vje_terms
+from pyro_vje.reference import kld, nll_dir, nll_rad, vje_loss, vje_terms
 
 
 def _np_alg4(z1, z2, mu1, var1, mu2, var2, eps1, eps2, df, beta):

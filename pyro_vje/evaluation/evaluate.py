@@ -8,8 +8,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..evaluation import LinearProbeConfig, embedding_diagnostics, knn_evaluate, linear_probe
+from .diagnostics import embedding_diagnostics
 from .features import extract_features
+from .knn import knn_evaluate
+from .linear import LinearProbeConfig, linear_probe
 
 
 def evaluate_features(
