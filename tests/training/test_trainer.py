@@ -3,11 +3,13 @@
 import dataclasses
 import json
 import math
+import tarfile
+from pathlib import Path
 
 import pytest
 import torch
 
-from pyro_vje.training import NonFiniteLossError, TrainConfig, train
+from pyro_vje.training import NonFiniteLossError, TrainConfig, config_from_dict, load_config_file, train
 from pyro_vje.training.logger import read_metrics
 
 
@@ -156,3 +158,28 @@ def test_infinite_df_and_zero_beta_train(tmp_path):
 def test_batch_larger_than_the_data_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="fewer than one global batch"):
         train(tiny(tmp_path, subset=20, batch_size=32))
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_a1d9cf2.tar.gz"
+
+
+def test_a_run_written_by_the_code_before_the_redesign_still_resumes(tmp_path):
+    # tests/fixtures/make_resume_fixture.py wrote it at commit a1d9cf2: 3 epochs, stopped after 2
+    with tarfile.open(FIXTURE) as tar:
+        tar.extractall(tmp_path, filter="data")
+    run = tmp_path / "run"
+    expected = json.loads((run / "expected_epoch3.json").read_text())
+    saved = load_config_file(run / "config.json")
+    cfg = config_from_dict({**saved, "out": str(run)})
+    results = train(cfg, resume=True)
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (3, 6)
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["step"] == 6
+    assert len((run / "metrics.csv").read_text().splitlines()) == 4
+    on_disk = json.loads((run / "results.json").read_text())
+    assert on_disk["epochs"] == results["epochs"] == 3
+    # the resumed epoch 3 follows the old code's uninterrupted 3-epoch run
+    for key in ("loss", "dir", "rad", "kl"):
+        assert rows[-1][key] == pytest.approx(expected["row"][key], rel=1e-4, abs=1e-4), key
+    assert json.loads((run / "config.json").read_text()) == saved
