@@ -17,142 +17,58 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .training.config import TrainConfig, config_from_dict, load_config_file
-
-_HELP: dict[str, str] = {
-    "method": "self-supervised method",
-    "arch": "encoder: small_cnn (CPU), resnet18 (CIFAR/STL-10), resnet50 (ImageNet)",
-    "cifar_stem": "ResNet stem 3x3/stride 1 without max-pool (default: on for inputs <= 64 px)",
-    "projector": "add the 2-layer 2048-d LayerNorm projection head (paper Section 5.2 variant)",
-    "projector_dim": "projection head width",
-    "norm": "small_cnn normalization: batch, group or none",
-    "final_relu": "small_cnn: ReLU after the last block (non-negative z)",
-    "hidden": "inference-network bottleneck width (paper: 128 for ResNet-18, 512 for ResNet-50)",
-    "depth": "inference-network layers",
-    "df": "Student-t degrees of freedom nu (inf: the Gaussian limit)",
-    "beta": "KL weight beta",
-    "radial_scale": "scale sqrt(lambda) of the radial Student-t",
-    "elbo": "meanfield (analytic KL, the paper) or trace (Monte-Carlo KL)",
-    "num_particles": "posterior samples per view",
-    "dataset": "digits, cifar10, cifar100, stl10, imagenet or imagefolder",
-    "data_dir": "data folder: an ImageFolder tree (<dir>/train/<class>/...) or torchvision's files",
-    "download": "let torchvision download the data set into --data-dir",
-    "train_split": "split to pretrain on (stl10: train+unlabeled)",
-    "subset": "train on a deterministic class-balanced subset of N images",
-    "normal_class": "one-class protocol: train on the images of this class index only",
-    "eval_subset": "evaluate on a class-balanced subset of N test images",
-    "image_size": "input size (default: the data set's)",
-    "cache": "decode an image folder once into memory",
-    "augment": "default (MoCo v2; the 8x8 recipe for digits) or none",
-    "num_workers": "data-loading processes",
-    "epochs": "training epochs",
-    "batch_size": "global batch of view pairs (split over torchrun processes)",
-    "lr": "learning rate for batch 256, scaled linearly with batch_size",
-    "momentum": "SGD momentum",
-    "weight_decay": "SGD weight decay",
-    "warmup_epochs": "linear warm-up epochs before the cosine decay",
-    "amp": "auto (bf16 autocast on CUDA), bf16 or none",
-    "channels_last": "channels-last memory format (default: on CUDA)",
-    "sync_bn": "SyncBatchNorm across torchrun processes (CUDA)",
-    "grad_clip": "clip the gradient norm to this value",
-    "eval_every": "epochs between kNN evaluations",
-    "knn_k": "neighbours of the weighted kNN",
-    "knn_temperature": "temperature of the weighted kNN votes",
-    "linear_probe": "linear probe after training: none, fast or full (100 epochs)",
-    "baselines": "measure kNN of raw pixels and of the random-init encoder before training",
-    "tensorboard": "write TensorBoard events under <run>/tb",
-    "figures": "write matplotlib figures under <run>/figures",
-    "progress": "progress bars",
-    "seed": "seed of data order, initialization, augmentation and posterior noise",
-    "device": "auto, cpu, cuda or cuda:N",
-    "out": "run directory (default: runs/<dataset>-<method>-<arch>-<time>)",
-    "max_steps_per_epoch": "cap on steps per epoch (smoke tests)",
-}
-
-_GROUPS = {
-    "model": (
-        "method",
-        "arch",
-        "cifar_stem",
-        "projector",
-        "projector_dim",
-        "norm",
-        "final_relu",
-        "hidden",
-        "depth",
-        "df",
-        "beta",
-        "radial_scale",
-        "elbo",
-        "num_particles",
-    ),
-    "data": (
-        "dataset",
-        "data_dir",
-        "download",
-        "train_split",
-        "subset",
-        "normal_class",
-        "eval_subset",
-        "image_size",
-        "cache",
-        "augment",
-        "num_workers",
-    ),
-    "optimization": (
-        "epochs",
-        "batch_size",
-        "lr",
-        "momentum",
-        "weight_decay",
-        "warmup_epochs",
-        "amp",
-        "channels_last",
-        "sync_bn",
-        "grad_clip",
-    ),
-    "evaluation and logging": (
-        "eval_every",
-        "knn_k",
-        "knn_temperature",
-        "linear_probe",
-        "baselines",
-        "tensorboard",
-        "figures",
-        "progress",
-    ),
-    "run": ("seed", "device", "out", "max_steps_per_epoch"),
-}
+from .training.config import GROUPS, METHOD_OPTIONS, TrainConfig, config_from_dict, load_config_file
+from .training.methods import module_local_params
+from .training.rundir import read_run_config
 
 
 def _float(text: str) -> float:
     return float(text)  # accepts "inf"
 
 
+def _config_settings() -> dict[str, list[tuple[dataclasses.Field, Any]]]:
+    """Every flat config key as (field, type hint), by CLI section, in the order of the fields.
+
+    The shared settings come from :class:`TrainConfig`, each method's own options from
+    its registered :class:`~pyro_vje.training.config.MethodOptions` (a key two methods
+    share gets one flag).
+    """
+    sections: dict[str, list[tuple[dataclasses.Field, Any]]] = {group: [] for group in GROUPS}
+    seen: set[str] = set()
+
+    def add(cls: type, group_of) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in seen or f.name == "options":
+                continue
+            seen.add(f.name)
+            sections.setdefault(group_of(f), []).append((f, hints[f.name]))
+
+    add(TrainConfig, lambda f: f.metadata["group"])
+    for name, options in METHOD_OPTIONS.items():
+        add(options, lambda f, options=options, name=name: options.group or f"{name} options")
+    return sections
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    hints = typing.get_type_hints(TrainConfig)
-    defaults = TrainConfig()
-    for title, names in _GROUPS.items():
+    """One flag per config key, with the help text of its field (``metadata["help"]``)."""
+    for title, settings in _config_settings().items():
         group = parser.add_argument_group(title)
-        for name in names:
-            hint = hints[name]
-            flag = "--" + name.replace("_", "-")
-            default = getattr(defaults, name)
-            shown = "inf" if isinstance(default, float) and math.isinf(default) else default
-            help_text = f"{_HELP[name]} (default: {shown})"
-            base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-            kind = base[0]
+        for f, hint in settings:
+            flag = "--" + f.name.replace("_", "-")
+            shown = "inf" if isinstance(f.default, float) and math.isinf(f.default) else f.default
+            help_text = f"{f.metadata['help']} (default: {shown})"
+            kind = ([a for a in typing.get_args(hint) if a is not type(None)] or [hint])[0]
             if kind is bool:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             else:
                 convert = {int: int, float: _float, str: str}[kind]
-                group.add_argument(flag, type=convert, default=None, metavar=name.upper(), help=help_text)
-    assert set(sum(_GROUPS.values(), ())) == set(hints), "every TrainConfig field needs a flag"
+                group.add_argument(flag, type=convert, default=None, metavar=f.name.upper(), help=help_text)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    keys = {f.name for settings in _config_settings().values() for f, _ in settings}
+    return {k: v for k, v in vars(args).items() if k in keys and v is not None}
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
@@ -160,9 +76,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     if args.resume:
         if not args.out:
             raise ValueError("--resume needs --out RUN_DIR (the run to continue)")
-        from .training.trainer import _load_json_config
-
-        values.update(_load_json_config(Path(args.out) / "config.json"))
+        values.update(read_run_config(args.out))
     elif args.config:
         values.update(load_config_file(args.config))
     values.update(_overrides(args))
@@ -202,13 +116,11 @@ def _protocol_out(args: argparse.Namespace, kind: str, config: TrainConfig) -> P
 
 
 def _cmd_one_class(args: argparse.Namespace) -> int:
-    import pyro
-
     from .protocols.one_class import run_one_class
 
     config = _protocol_config(args)
     out = _protocol_out(args, "one-class", config)
-    with pyro.settings.context(module_local_params=True):
+    with module_local_params():
         results = run_one_class(
             config, out, args.classes, posterior_samples=args.posterior_samples, tta_views=args.tta
         )
@@ -218,13 +130,11 @@ def _cmd_one_class(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    import pyro
-
     from .protocols.sweep import run_sweep
 
     config = _protocol_config(args)
     out = _protocol_out(args, "sweep", config)
-    with pyro.settings.context(module_local_params=True):
+    with module_local_params():
         run_sweep(
             config,
             out,

@@ -1,10 +1,24 @@
 """The resolved configuration of a training run, and config files (YAML or JSON).
 
-Every knob of a run lives in one flat :class:`TrainConfig`. Its defaults are
-the README's main job (VJE with the small CNN on scikit-learn's digits, about
-a minute on a CPU); the files under ``configs/`` reproduce the paper's
-settings (Section 5). The command line overrides a file, a file overrides the
-defaults, and the run directory keeps the result as ``config.json``.
+A :class:`TrainConfig` has one field per setting shared by every method, each in
+a section (``metadata["group"]``: model, data, optimization, evaluation and
+logging, run), and ``options``: the chosen method's own settings, an instance
+of the :class:`MethodOptions` dataclass the method registered with
+:func:`register_method_options` (VJE's: :class:`VJEOptions`). The help text of
+every setting lives once, in its field's ``metadata["help"]``; the command line
+is generated from it.
+
+Config files and ``config.json`` stay flat (``df: 3.0`` next to ``lr: 0.05``):
+a flat key is a shared field or one of the method's options, and anything else
+is an error that lists the known keys. ``TrainConfig(df=3.0, lr=0.05)`` and
+``config.df`` read the same way, so the options of the running method look like
+plain settings to callers.
+
+The defaults are the README's main job (VJE with the small CNN on
+scikit-learn's digits, about a minute on a CPU); the files under ``configs/``
+reproduce the paper's settings (Section 5). The command line overrides a file,
+a file overrides the defaults, and the run directory keeps the result as
+``config.json``.
 """
 
 from __future__ import annotations
@@ -13,111 +27,246 @@ import dataclasses
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-METHODS = ("vje",)
 AMP_MODES = ("auto", "bf16", "none")
+GROUPS = ("model", "data", "optimization", "evaluation and logging", "run")
 
 
+def setting(default: Any, help: str, group: str = "", **kwargs: Any) -> Any:
+    """A dataclass field with its help text and CLI section (``metadata``): the only copy of both."""
+    return field(default=default, metadata={"help": help, "group": group}, **kwargs)
+
+
+def _positive_finite(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+
+
+def _finite_non_negative(name: str, value: float) -> None:
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+
+def _at_least_one(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _choice(name: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(map(str, allowed))}")
+
+
+# ------------------------------------------------------------------ method options
 @dataclass
-class TrainConfig:
-    """One training run. Paper defaults (Section 5.2) are noted where ours differ."""
+class MethodOptions:
+    """Base of a method's own settings; a subclass is a dataclass of :func:`setting` fields."""
 
-    # what to train
-    method: str = "vje"
-    arch: str = "small_cnn"  # small_cnn | resnet18 | resnet50
-    cifar_stem: bool | None = None  # None: 3x3 stem without max-pool when a ResNet sees <= 64 px
-    projector: bool = False  # Section 5.2 variant: 2-layer 2048 MLP with LayerNorm
-    projector_dim: int = 2048
-    norm: str = "batch"  # small_cnn only: batch | group | none
-    final_relu: bool = False  # small_cnn only
-    hidden: int = 64  # inference-network bottleneck (paper: 128 for ResNet-18, 512 for ResNet-50)
-    depth: int = 3
-    df: float = 3.0
-    beta: float = 1.0
-    radial_scale: float = 1.0
-    elbo: str = "meanfield"  # meanfield (analytic KL, the paper) | trace
-    num_particles: int = 1
+    group: ClassVar[str] = "method"
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad option."""
+
+
+METHOD_OPTIONS: dict[str, type[MethodOptions]] = {}
+
+
+def register_method_options(name: str) -> Callable[[type[MethodOptions]], type[MethodOptions]]:
+    """Class decorator: ``name``'s settings are the fields of the decorated dataclass.
+
+    A new method (SimSiam, VICReg, ...) registers its own options here next to its
+    builder in :data:`~pyro_vje.training.methods.METHOD_BUILDERS`; its keys become
+    valid in config files only when ``method`` names it.
+    """
+
+    def register(cls: type[MethodOptions]) -> type[MethodOptions]:
+        if name in METHOD_OPTIONS:
+            raise ValueError(f"method {name!r} already registered its options")
+        METHOD_OPTIONS[name] = cls
+        return cls
+
+    return register
+
+
+@register_method_options("vje")
+@dataclass
+class VJEOptions(MethodOptions):
+    """VJE's settings (Sections 3-4): the inference network and the variational objective."""
+
+    group: ClassVar[str] = "model"
+
+    hidden: int = setting(
+        64, "inference-network bottleneck width (paper: 128 for ResNet-18, 512 for ResNet-50)"
+    )
+    depth: int = setting(3, "inference-network layers")
+    df: float = setting(3.0, "Student-t degrees of freedom nu (inf: the Gaussian limit)")
+    beta: float = setting(1.0, "KL weight beta")
+    radial_scale: float = setting(1.0, "scale sqrt(lambda) of the radial Student-t")
+    elbo: str = setting("meanfield", "meanfield (analytic KL, the paper) or trace (Monte-Carlo KL)")
+    num_particles: int = setting(1, "posterior samples per view")
+
+    def validate(self) -> None:
+        _choice("elbo", self.elbo, ("meanfield", "trace"))
+        for name in ("hidden", "depth", "num_particles"):
+            _at_least_one(name, getattr(self, name))
+        _positive_finite("radial_scale", self.radial_scale)
+        if not self.df > 0:  # inf is the Gaussian limit
+            raise ValueError(f"df must be > 0 (inf allowed), got {self.df}")
+        _finite_non_negative("beta", self.beta)
+
+
+def option_names(method: str) -> tuple[str, ...]:
+    """The flat keys of ``method``'s options (empty for an unknown method)."""
+    cls = METHOD_OPTIONS.get(method)
+    return tuple(f.name for f in fields(cls)) if cls else ()
+
+
+# ------------------------------------------------------------------------ config
+@dataclass(init=False)
+class TrainConfig:
+    """One training run. Paper defaults (Section 5.2) are noted where ours differ.
+
+    Construct it flat: ``TrainConfig(epochs=3, df=math.inf)``; the method's keys go to
+    :attr:`options`.
+    """
+
+    # model
+    method: str = setting("vje", "self-supervised method", "model")
+    arch: str = setting(
+        "small_cnn", "encoder: small_cnn (CPU), resnet18 (CIFAR/STL-10), resnet50 (ImageNet)", "model"
+    )
+    cifar_stem: bool | None = setting(
+        None, "ResNet stem 3x3/stride 1 without max-pool (default: on for inputs <= 64 px)", "model"
+    )
+    projector: bool = setting(
+        False, "add the 2-layer 2048-d LayerNorm projection head (paper Section 5.2 variant)", "model"
+    )
+    projector_dim: int = setting(2048, "projection head width", "model")
+    norm: str = setting("batch", "small_cnn normalization: batch, group or none", "model")
+    final_relu: bool = setting(False, "small_cnn: ReLU after the last block (non-negative z)", "model")
+    options: MethodOptions = field(
+        default_factory=VJEOptions, metadata={"help": "the method's own settings", "group": "model"}
+    )
 
     # data
-    dataset: str = "digits"  # digits | cifar10 | cifar100 | stl10 | imagenet | imagefolder
-    data_dir: str | None = None
-    download: bool = False
-    train_split: str = "train"  # stl10: "train+unlabeled" for pretraining
-    subset: int | None = None  # class-balanced subset of the training split
-    normal_class: int | None = None  # one-class protocol (Section 5.3): train on this class only
-    eval_subset: int | None = None  # class-balanced subset of the test split (kNN / probes)
-    image_size: int | None = None  # None: the data set's own
-    cache: bool = False  # decode an image folder once into memory
-    augment: str = "default"  # default (MoCo v2 / the digits recipe) | none (both views un-augmented)
-    num_workers: int = 0
+    dataset: str = setting("digits", "digits, cifar10, cifar100, stl10, imagenet or imagefolder", "data")
+    data_dir: str | None = setting(
+        None, "data folder: an ImageFolder tree (<dir>/train/<class>/...) or torchvision's files", "data"
+    )
+    download: bool = setting(False, "let torchvision download the data set into --data-dir", "data")
+    train_split: str = setting("train", "split to pretrain on (stl10: train+unlabeled)", "data")
+    subset: int | None = setting(None, "train on a deterministic class-balanced subset of N images", "data")
+    normal_class: int | None = setting(
+        None, "one-class protocol: train on the images of this class index only", "data"
+    )
+    eval_subset: int | None = setting(None, "evaluate on a class-balanced subset of N test images", "data")
+    image_size: int | None = setting(None, "input size (default: the data set's)", "data")
+    cache: bool = setting(False, "decode an image folder once into memory", "data")
+    augment: str = setting("default", "default (MoCo v2; the 8x8 recipe for digits) or none", "data")
+    num_workers: int = setting(0, "data-loading processes", "data")
 
-    # optimisation (paper: SGD, momentum 0.9, lr 0.05 x batch/256, wd 5e-6, 10-epoch warm-up, cosine)
-    epochs: int = 60
-    batch_size: int = 128  # global batch: split over processes under torchrun
-    lr: float = 0.01  # for batch 256; scaled by batch_size / 256 (paper: 0.05; 0.01 suits digits)
-    momentum: float = 0.9
-    weight_decay: float = 5e-6
-    warmup_epochs: int = 5  # paper: 10
-    amp: str = "auto"  # auto: bf16 autocast on CUDA, none on CPU
-    channels_last: bool | None = None  # None: on CUDA
-    sync_bn: bool = False  # SyncBatchNorm under torchrun (CUDA)
-    grad_clip: float | None = None
+    # optimization (paper: SGD, momentum 0.9, lr 0.05 x batch/256, wd 5e-6, 10-epoch warm-up, cosine)
+    epochs: int = setting(60, "training epochs", "optimization")
+    batch_size: int = setting(
+        128, "global batch of view pairs (split over torchrun processes)", "optimization"
+    )
+    lr: float = setting(  # paper: 0.05; 0.01 suits digits
+        0.01, "learning rate for batch 256, scaled linearly with batch_size", "optimization"
+    )
+    momentum: float = setting(0.9, "SGD momentum", "optimization")
+    weight_decay: float = setting(5e-6, "SGD weight decay", "optimization")
+    warmup_epochs: int = setting(
+        5, "linear warm-up epochs before the cosine decay", "optimization"
+    )  # paper: 10
+    amp: str = setting("auto", "auto (bf16 autocast on CUDA), bf16 or none", "optimization")
+    channels_last: bool | None = setting(
+        None, "channels-last memory format (default: on CUDA)", "optimization"
+    )
+    sync_bn: bool = setting(False, "SyncBatchNorm across torchrun processes (CUDA)", "optimization")
+    grad_clip: float | None = setting(None, "clip the gradient norm to this value", "optimization")
 
     # evaluation and logging
-    eval_every: int = 10  # epochs between kNN evaluations (the last epoch is always evaluated)
-    knn_k: int = 30
-    knn_temperature: float = 0.1
-    linear_probe: str = "none"  # none | fast | full (100 epochs, the paper)
-    baselines: bool = True  # kNN of raw pixels and of the random-init encoder before training
-    tensorboard: bool = True
-    figures: bool = True
-    progress: bool = True
+    eval_every: int = setting(10, "epochs between kNN evaluations", "evaluation and logging")
+    knn_k: int = setting(30, "neighbours of the weighted kNN", "evaluation and logging")
+    knn_temperature: float = setting(0.1, "temperature of the weighted kNN votes", "evaluation and logging")
+    linear_probe: str = setting(
+        "none", "linear probe after training: none, fast or full (100 epochs)", "evaluation and logging"
+    )
+    baselines: bool = setting(
+        True,
+        "measure kNN of raw pixels and of the random-init encoder before training",
+        "evaluation and logging",
+    )
+    tensorboard: bool = setting(True, "write TensorBoard events under <run>/tb", "evaluation and logging")
+    figures: bool = setting(True, "write matplotlib figures under <run>/figures", "evaluation and logging")
+    progress: bool = setting(True, "progress bars", "evaluation and logging")
 
     # run
-    seed: int = 0
-    device: str = "auto"
-    out: str | None = None  # run directory; default runs/<dataset>-<method>-<arch>-<time>
-    max_steps_per_epoch: int | None = None  # cap for smoke tests and benchmarks
+    seed: int = setting(0, "seed of data order, initialization, augmentation and posterior noise", "run")
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N", "run")
+    out: str | None = setting(None, "run directory (default: runs/<dataset>-<method>-<arch>-<time>)", "run")
+    max_steps_per_epoch: int | None = setting(None, "cap on steps per epoch (smoke tests)", "run")
+
+    def __init__(self, options: MethodOptions | None = None, **values: Any) -> None:
+        for f in shared_fields():
+            if f.name in values:
+                value = values.pop(f.name)
+            elif f.default is not dataclasses.MISSING:
+                value = f.default
+            else:
+                value = f.default_factory()
+            object.__setattr__(self, f.name, value)
+        cls = METHOD_OPTIONS.get(self.method)
+        if cls is None:  # validate() names the unknown method; keep what was given
+            own = options if options is not None else VJEOptions()
+        else:
+            own = options if isinstance(options, cls) else cls()
+        mine = {k: values.pop(k) for k in list(values) if k in {f.name for f in fields(own)}}
+        if values:
+            raise TypeError(f"TrainConfig got unknown settings: {', '.join(sorted(values))}")
+        object.__setattr__(self, "options", dataclasses.replace(own, **mine))
+
+    def __getattr__(self, name: str) -> Any:  # the method's options read like settings
+        options = self.__dict__.get("options")
+        if options is not None and name in {f.name for f in fields(options)}:
+            return getattr(options, name)
+        raise AttributeError(f"{type(self).__name__} has no setting {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        options = self.__dict__.get("options")
+        if options is not None and name in {f.name for f in fields(options)}:
+            setattr(options, name, value)
+        else:
+            object.__setattr__(self, name, value)
 
     def validate(self) -> TrainConfig:
         """Raise ``ValueError`` naming the first bad field; return ``self``."""
         from ..data import DATASET_INFO
         from ..networks import ENCODERS
 
-        def choice(name: str, allowed) -> None:
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(map(str, allowed))}")
-
-        choice("method", METHODS)
-        choice("arch", ENCODERS)
-        choice("dataset", tuple(DATASET_INFO))
-        choice("amp", AMP_MODES)
-        choice("elbo", ("meanfield", "trace"))
-        choice("linear_probe", ("none", "fast", "full"))
-        choice("norm", ("batch", "group", "none"))
-        choice("augment", ("default", "none"))
-        for name in ("epochs", "batch_size", "hidden", "depth", "knn_k", "eval_every", "num_particles"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        _choice("method", self.method, tuple(METHOD_OPTIONS))
+        _choice("arch", self.arch, ENCODERS)
+        _choice("dataset", self.dataset, tuple(DATASET_INFO))
+        _choice("amp", self.amp, AMP_MODES)
+        _choice("linear_probe", self.linear_probe, ("none", "fast", "full"))
+        _choice("norm", self.norm, ("batch", "group", "none"))
+        _choice("augment", self.augment, ("default", "none"))
+        for name in ("epochs", "batch_size", "knn_k", "eval_every"):
+            _at_least_one(name, getattr(self, name))
+        self.options.validate()
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
         for name in ("warmup_epochs", "num_workers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("lr", "knn_temperature", "radial_scale"):
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a positive finite number, got {value}")
-        if not self.df > 0:  # inf is the Gaussian limit
-            raise ValueError(f"df must be > 0 (inf allowed), got {self.df}")
-        for name in ("beta", "weight_decay", "momentum"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        for name in ("lr", "knn_temperature"):
+            _positive_finite(name, getattr(self, name))
+        for name in ("weight_decay", "momentum"):
+            _finite_non_negative(name, getattr(self, name))
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.normal_class is not None and self.normal_class < 0:
@@ -131,39 +280,66 @@ class TrainConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if math.isinf(out["df"]):
-            out["df"] = "inf"  # JSON has no infinity
+        """The flat, JSON-safe layout of config files and ``config.json`` (options in place)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "options":
+                out.update(dataclasses.asdict(self.options))
+            else:
+                out[f.name] = getattr(self, f.name)
+        for name, value in out.items():
+            if isinstance(value, float) and math.isinf(value):
+                out[name] = "inf"  # JSON has no infinity
         return out
 
 
-_FIELDS = {f.name: f for f in fields(TrainConfig)}
+def shared_fields() -> tuple[dataclasses.Field, ...]:
+    """The settings every method shares (all of :class:`TrainConfig`'s fields but ``options``)."""
+    return tuple(f for f in fields(TrainConfig) if f.name != "options")
 
 
-def _coerce(name: str, value: Any) -> Any:
-    """Types from YAML/JSON: ``"inf"`` for df, ints where floats are expected."""
-    if name == "df" and isinstance(value, str):
+def known_keys(method: str) -> tuple[str, ...]:
+    """The flat keys a config of ``method`` accepts."""
+    return tuple(f.name for f in shared_fields()) + option_names(method)
+
+
+def _field_default(name: str, method: str) -> Any:
+    for f in shared_fields() + tuple(fields(METHOD_OPTIONS.get(method, VJEOptions))):
+        if f.name == name:
+            return f.default
+    return None
+
+
+def _coerce(name: str, value: Any, method: str) -> Any:
+    """Types from YAML/JSON: ``"inf"`` for floats (df), ints where floats are expected."""
+    default = _field_default(name, method)
+    if isinstance(default, float) and isinstance(value, str):
         if value.strip().lower() in ("inf", "infinity", ".inf"):
             return math.inf
-        raise ValueError(f"df must be a number or 'inf', got {value!r}")
-    default = _FIELDS[name].default
+        raise ValueError(f"{name} must be a number or 'inf', got {value!r}")
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
 
 
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
-    """``base`` (default: :class:`TrainConfig`'s defaults) with ``values`` applied.
+    """``base`` (default: :class:`TrainConfig`'s defaults) with the flat ``values`` applied.
 
-    Unknown keys are an error that lists them, so a typo never goes unnoticed.
+    Unknown keys are an error that lists them, so a typo never goes unnoticed; a key
+    is known when it is a shared setting or an option of the config's method.
     """
-    unknown = sorted(set(values) - set(_FIELDS))
+    base = base or TrainConfig()
+    method = values.get("method", base.method)
+    known = known_keys(method)
+    unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(
-            f"unknown config keys: {', '.join(unknown)}; known keys: {', '.join(sorted(_FIELDS))}"
-        )
-    coerced = {k: _coerce(k, v) for k, v in values.items()}
-    return dataclasses.replace(base or TrainConfig(), **coerced)
+        raise ValueError(f"unknown config keys: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    flat = {**base.to_dict(), **values} if method == base.method else {**_shared(base), **values}
+    return TrainConfig(**{k: _coerce(k, v, method) for k, v in flat.items()})
+
+
+def _shared(config: TrainConfig) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in shared_fields()}
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:

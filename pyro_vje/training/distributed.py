@@ -9,11 +9,15 @@ writes checkpoints; the global batch is split evenly over the processes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,22 @@ def broadcast_object(obj, info: DistInfo):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def on_main(fn: Callable[[], T], info: DistInfo) -> T:
+    """Run ``fn`` on rank 0 and hand its result, or its error, to every rank (so none hangs)."""
+    result: Any = None
+    error: BaseException | None = None
+    if info.is_main:
+        try:
+            result = fn()
+        except Exception as err:  # re-raised on every rank below
+            error = err
+    if info.enabled:
+        result, error = broadcast_object((result, error), info)
+    if error is not None:
+        raise error
+    return result
 
 
 def resolve_device(name: str, dist: DistInfo | None = None) -> torch.device:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,9 @@ from torch.utils.data import DataLoader
 
 from ..data import DATASET_INFO, build_dataset, eval_transform
 from ..evaluation.features import extract_features
-from .checkpoint import atomic_save, load_checkpoint
 from .config import TrainConfig, config_from_dict
 from .methods import build_method
+from .rundir import atomic_save, atomic_write, load_checkpoint
 
 
 def resolve_checkpoint(path: str | os.PathLike, which: str = "last") -> Path:
@@ -102,17 +101,7 @@ def save_npz(
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"features are written to a .npz file, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(arrays)
     if meta is not None:
         payload["meta"] = np.array(json.dumps(meta, default=str))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: np.savez(f, **payload))

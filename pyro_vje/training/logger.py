@@ -11,12 +11,15 @@ so a resumed run's logs read like an uninterrupted one's.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
 import os
 from pathlib import Path
 from typing import Any
+
+from .rundir import atomic_write_text
 
 log = logging.getLogger("pyro_vje")
 
@@ -73,11 +76,7 @@ class MetricsLogger:
                 self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
 
     def _rewrite_jsonl(self) -> None:
-        tmp = self.jsonl.with_suffix(".jsonl.tmp")
-        with tmp.open("w") as f:
-            for row in self.rows:
-                f.write(json.dumps(row) + "\n")
-        os.replace(tmp, self.jsonl)
+        atomic_write_text("".join(json.dumps(row) + "\n" for row in self.rows), self.jsonl)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
         row = {k: _clean(v) for k, v in row.items()}
@@ -101,12 +100,11 @@ class MetricsLogger:
         columns: list[str] = []
         for row in self.rows:
             columns += [k for k in row if k not in columns]
-        tmp = self.csv.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.csv)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(text.getvalue(), self.csv)
 
     def close(self) -> None:
         if self.writer is not None:

@@ -15,14 +15,26 @@ by implementing these three and registering a builder in :data:`METHOD_BUILDERS`
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol
 
+import pyro
 import torch
 from torch import nn
 
 from ..model import VJE
 from ..networks import InferenceNetwork, build_encoder
 from .config import TrainConfig
+
+
+def module_local_params() -> AbstractContextManager:
+    """Pyro's ``module_local_params`` mode: PyroModules keep their parameters in the module.
+
+    Every place that builds, trains or scores a method enters this one context (also
+    usable as a decorator), so a method's parameters never go through the global
+    param store and a run behaves the same whoever calls it.
+    """
+    return pyro.settings.context(module_local_params=True)
 
 
 class Method(Protocol):

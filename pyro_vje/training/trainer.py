@@ -21,14 +21,11 @@ DistributedDataParallel, rank 0 evaluates, logs and writes checkpoints.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,128 +35,41 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..evaluation import autocast, evaluate_method, flatten_pixels, knn_evaluate
-from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
-from .config import TrainConfig, config_from_dict
-from .distributed import (
-    DistInfo,
-    all_reduce_mean,
-    any_true,
-    barrier,
-    broadcast_object,
-    init_distributed,
-    resolve_device,
-)
+from ..evaluation import autocast, evaluate_method
+from .baselines import baseline_metrics
+from .config import TrainConfig
+from .distributed import all_reduce_mean, any_true, barrier, init_distributed, on_main, resolve_device
 from .export import export_backbone
 from .figures import plot_training_curves
+from .finite import NonFiniteLossError, first_non_finite
 from .loaders import RunData, build_run_data
 from .logger import MetricsLogger, json_safe
-from .methods import TrainStep, build_method
+from .methods import TrainStep, build_method, module_local_params
+from .optim import build_optimizer
+from .rundir import (
+    CHECKPOINT_FORMAT,
+    add_file_log,
+    atomic_save,
+    atomic_write_json,
+    check_run_dir,
+    create_run_dir,
+    load_checkpoint,
+    remove_file_log,
+    rng_state,
+    set_rng_state,
+    to_cpu,
+)
 from .schedule import lr_at, scaled_lr
 
+__all__ = ["NonFiniteLossError", "Trainer", "train"]
+
 log = logging.getLogger("pyro_vje")
-
-CHECKPOINT_FORMAT = 1
-# Settings that may differ on --resume without changing the trajectory.
-RESUMABLE_OVERRIDES = frozenset(
-    {"progress", "num_workers", "tensorboard", "figures", "out", "device", "cache"}
-)
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
-
-
-def default_run_dir(config: TrainConfig) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.dataset}-{config.method}-{config.arch}-{stamp}"
-
-
-def _check_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, TrainConfig]:
-    """Check (do not create yet) the run directory; return it and the config to use."""
-    run_dir = Path(config.out) if config.out else default_run_dir(config)
-    config_path = run_dir / "config.json"
-    if resume:
-        if not (run_dir / "last.pt").is_file():
-            raise FileNotFoundError(f"cannot resume: {run_dir / 'last.pt'} not found (give the run's --out)")
-        saved = config_from_dict(_load_json_config(config_path))
-        differing = [
-            f.name
-            for f in dataclasses.fields(TrainConfig)
-            if f.name not in RESUMABLE_OVERRIDES and getattr(saved, f.name) != getattr(config, f.name)
-        ]
-        if differing:
-            detail = ", ".join(
-                f"{k}: run {getattr(saved, k)!r} vs now {getattr(config, k)!r}" for k in differing
-            )
-            raise ValueError(f"cannot resume {run_dir} with a different config ({detail})")
-        return run_dir, config
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(
-            f"run directory {run_dir} already exists and is not empty: pass --resume to continue it "
-            "or choose another --out"
-        )
-    return run_dir, dataclasses.replace(config, out=str(run_dir))
-
-
-def _create_run_dir(run_dir: Path, config: TrainConfig) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "config.json"
-    tmp = config_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    os.replace(tmp, config_path)
-
-
-def _on_main(fn: Callable[[], Any], dist: DistInfo) -> Any:
-    """Run ``fn`` on rank 0 and hand its result, or its error, to every rank (so none hangs)."""
-    result, error = None, None
-    if dist.is_main:
-        try:
-            result = fn()
-        except Exception as err:  # re-raised on every rank below
-            error = err
-    if dist.enabled:
-        result, error = broadcast_object((result, error), dist)
-    if error is not None:
-        raise error
-    return result
-
-
-def _load_json_config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: not a pyro-vje run directory")
-    return json.loads(path.read_text())
-
-
-def _add_file_log(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "train.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
-
-
-def _to_cpu(obj: Any) -> Any:
-    """Tensors moved to the CPU, so that checkpoints load on machines without a GPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
-
-
-def _is_non_finite_error(err: ValueError, model: nn.Module) -> bool:
-    text = str(err).lower()
-    if "invalid values" in text or "nan" in text or "finite" in text:
-        return True
-    return any(not torch.isfinite(p).all() for p in model.parameters())
 
 
 class Trainer:
     """See the module docstring. Most users call :func:`train`."""
 
+    @module_local_params()
     def __init__(self, config: TrainConfig, resume: bool = False):
         self.config = config.validate()
         self.resume = resume
@@ -180,7 +90,7 @@ class Trainer:
 
         self._handler: logging.Handler | None = None
         self.logger: MetricsLogger | None = None
-        run_dir, self.config = _on_main(lambda: _check_run_dir(config, resume), self.dist)
+        run_dir, self.config = on_main(lambda: check_run_dir(config, resume), self.dist)
         self.run_dir = Path(run_dir)
 
         pyro.set_rng_seed(self.config.seed)  # torch, numpy and random: same initial weights on every rank
@@ -194,11 +104,8 @@ class Trainer:
         if self.channels_last:
             self.method.to(memory_format=torch.channels_last)
         self.base_lr = scaled_lr(self.config.lr, self.config.batch_size)
-        self.optimizer = torch.optim.SGD(
-            self.method.parameters(),
-            lr=self.base_lr,
-            momentum=self.config.momentum,
-            weight_decay=self.config.weight_decay,
+        self.optimizer = build_optimizer(
+            self.method, self.base_lr, self.config.momentum, self.config.weight_decay
         )
         step_module: nn.Module = TrainStep(self.method)
         if self.dist.enabled:
@@ -216,9 +123,9 @@ class Trainer:
         if resume:
             self._load(self.run_dir / "last.pt")
         else:
-            _on_main(lambda: _create_run_dir(self.run_dir, self.config), self.dist)
+            on_main(lambda: create_run_dir(self.run_dir, self.config), self.dist)
         if self.dist.is_main:  # the directory exists only now that data and model were built
-            self._handler = _add_file_log(self.run_dir)
+            self._handler = add_file_log(self.run_dir)
             self.logger = MetricsLogger(
                 self.run_dir, self.config.tensorboard, resume_step=self.step if resume else None
             )
@@ -231,8 +138,8 @@ class Trainer:
             "step": self.step,
             "best": self.best,
             "baselines": self.baselines,
-            "model": _to_cpu(self.method.state_dict()),
-            "optimizer": _to_cpu(self.optimizer.state_dict()),
+            "model": to_cpu(self.method.state_dict()),
+            "optimizer": to_cpu(self.optimizer.state_dict()),
             "rng": rng_state(),
             "config": self.config.to_dict(),
         }
@@ -252,6 +159,7 @@ class Trainer:
         atomic_save(state, self.run_dir / name)
 
     # ------------------------------------------------------------- evaluation
+    @module_local_params()
     def evaluate(self, with_probe: str = "none") -> dict[str, float]:
         """kNN (z and mu), posterior statistics and collapse diagnostics; optional linear probe."""
         cfg = self.config
@@ -269,34 +177,6 @@ class Trainer:
             probe=with_probe,
             seed=cfg.seed,
         )
-
-    def _baselines(self) -> dict[str, float]:
-        """kNN on raw (normalized) pixels and on the randomly initialized encoder: no training.
-
-        Raw pixels are skipped when the bank would not fit comfortably in memory (ImageNet)."""
-        cfg = self.config
-        if cfg.normal_class is not None:  # one class in the bank: kNN classification is undefined
-            return {}
-        size = self.data.image_size
-        n_floats = len(self.data.bank_loader.dataset) * self.data.info.channels * size * size
-        if n_floats > 2e8:
-            log.info("raw-pixel kNN baseline skipped (%.1e pixel values)", n_floats)
-            return {"knn_z_random_init": self.evaluate()["knn_z"]}
-        pixels = {
-            "bank": flatten_pixels(self.data.bank_loader),
-            "test": flatten_pixels(self.data.test_loader),
-        }
-        raw = knn_evaluate(
-            pixels["bank"][0],
-            pixels["bank"][1],
-            pixels["test"][0],
-            pixels["test"][1],
-            self.data.num_classes,
-            cfg.knn_k,
-            cfg.knn_temperature,
-        )["top1"]
-        init = self.evaluate()
-        return {"knn_raw_pixels": raw, "knn_z_random_init": init["knn_z"]}
 
     # ----------------------------------------------------------------- train
     def _train_epoch(self) -> dict[str, float]:
@@ -331,10 +211,11 @@ class Trainer:
             try:
                 with autocast(self.device, self.amp):
                     loss, terms = self.step_module(x1, x2)
-            except ValueError as err:  # Pyro's validation sees NaN/inf before the loss does
-                if not _is_non_finite_error(err, self.method):
+            except ValueError:  # Pyro's validation sees NaN/inf before the loss does
+                where = first_non_finite(self.method, {"x1": x1, "x2": x2}, self._forward(x1, x2))
+                if where is None:
                     raise
-                problem = f"non-finite values in the forward pass ({str(err).splitlines()[0]})"
+                problem = f"non-finite values in the forward pass (first at the {where})"
             if problem is None and not bool(torch.isfinite(loss).item()):
                 problem = f"non-finite loss ({loss.item()})"
             if any_true(problem is not None, self.device, self.dist):
@@ -368,6 +249,13 @@ class Trainer:
         )
         return row
 
+    def _forward(self, x1: torch.Tensor, x2: torch.Tensor) -> Callable[[], Any]:
+        def run() -> Any:
+            with autocast(self.device, self.amp):
+                return self.method.training_loss(x1, x2)
+
+        return run
+
     def _non_finite(self, what: str) -> NonFiniteLossError:
         if self.epoch > 0 or self.resume:
             kept = f"The last good checkpoint is {self.run_dir / 'last.pt'} (epoch {self.epoch})"
@@ -380,6 +268,7 @@ class Trainer:
         log.error("%s", err)
         return err
 
+    @module_local_params()
     def fit(self, on_epoch_end: Callable[[Trainer, dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train from the current epoch to ``config.epochs``; return the final results."""
         cfg = self.config
@@ -399,7 +288,7 @@ class Trainer:
                     self.device,
                 )
             if not self.resume and self.dist.is_main and cfg.baselines:
-                self.baselines = self._baselines()
+                self.baselines = baseline_metrics(cfg, self.data, self.evaluate)
                 log.info("baselines: %s", json.dumps(self.baselines))
             barrier(self.dist)
             epochs_bar = tqdm(
@@ -457,9 +346,7 @@ class Trainer:
         results["train_seconds"] = sum(r.get("epoch_seconds", 0.0) for r in rows)
         results["run_dir"] = str(self.run_dir)
         export_backbone(self.method, cfg, self.run_dir / "backbone.pt")
-        tmp = self.run_dir / "results.json.tmp"
-        tmp.write_text(json.dumps(json_safe(results), indent=2) + "\n")
-        os.replace(tmp, self.run_dir / "results.json")
+        atomic_write_json(json_safe(results), self.run_dir / "results.json")
         log.info("results: %s", json.dumps(results, default=str))
         return results
 
@@ -467,17 +354,15 @@ class Trainer:
         if self.logger is not None:
             self.logger.close()
         if self._handler is not None:
-            log.removeHandler(self._handler)
-            self._handler.close()
+            remove_file_log(self._handler)
             self._handler = None
 
 
 def train(config: TrainConfig, resume: bool = False, **fit_kwargs) -> dict[str, Any]:
     """Train ``config`` (see the module docstring) and return the final results.
 
-    PyroModules keep their parameters local (``pyro.settings`` ``module_local_params``)
-    while the run lasts: no global param-store traffic per forward pass.
+    :class:`Trainer` builds, trains and evaluates under :func:`module_local_params`
+    (PyroModules keep their parameters local: no global param-store traffic per
+    forward pass), whoever calls it.
     """
-    with pyro.settings.context(module_local_params=True):
-        trainer = Trainer(config, resume=resume)
-        return trainer.fit(**fit_kwargs)
+    return Trainer(config, resume=resume).fit(**fit_kwargs)

@@ -1,0 +1,108 @@
+"""The run directory: atomic writes, checkpoints, RNG capture, config.json and the resume check."""
+
+import json
+import os
+import pickle
+import random
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pyro_vje.training import TrainConfig, config_from_dict
+from pyro_vje.training.rundir import (
+    atomic_save,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    check_run_dir,
+    create_run_dir,
+    load_checkpoint,
+    read_run_config,
+    rng_state,
+    set_rng_state,
+)
+
+
+def test_atomic_save_round_trip_weights_only(tmp_path):
+    state = {"w": torch.arange(3.0), "epoch": 2, "nested": {"x": [1, 2.5, None, "s"]}}
+    atomic_save(state, tmp_path / "c.pt")
+    loaded = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert torch.equal(loaded["w"], state["w"]) and loaded["nested"] == state["nested"]
+    assert os.listdir(tmp_path) == ["c.pt"]  # no temporary left behind
+
+
+def test_failed_save_keeps_the_old_file(tmp_path):
+    atomic_save({"epoch": 1}, tmp_path / "last.pt")
+    with pytest.raises((AttributeError, TypeError, RuntimeError, pickle.PicklingError)):
+        atomic_save({"bad": lambda: None}, tmp_path / "last.pt")  # lambdas do not pickle
+    assert load_checkpoint(tmp_path / "last.pt") == {"epoch": 1}
+    assert os.listdir(tmp_path) == ["last.pt"]
+
+
+def test_broken_or_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.pt"):
+        load_checkpoint(tmp_path / "nothing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not be read"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_rng_state_round_trip_through_a_weights_only_checkpoint(tmp_path):
+    torch.manual_seed(1)
+    np.random.seed(2)
+    random.seed(3)
+    np.random.normal()  # leaves a cached Gaussian in numpy's legacy state
+    atomic_save({"rng": rng_state()}, tmp_path / "r.pt")
+    expected = (torch.rand(5), np.random.normal(size=5), [random.random() for _ in range(5)])
+    torch.manual_seed(99)
+    np.random.seed(99)
+    random.seed(99)
+    set_rng_state(load_checkpoint(tmp_path / "r.pt")["rng"])
+    again = (torch.rand(5), np.random.normal(size=5), [random.random() for _ in range(5)])
+    assert torch.equal(expected[0], again[0])
+    np.testing.assert_array_equal(expected[1], again[1])
+    assert expected[2] == again[2]
+
+
+def test_atomic_write_text_replaces_whole_files_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "sub" / "r.json"
+    atomic_write_text("old\n", path)
+    atomic_write_json({"a": 1, "b": [1.5, None]}, path)
+    assert json.loads(path.read_text()) == {"a": 1, "b": [1.5, None]}
+    assert path.read_text().endswith("\n") and os.listdir(path.parent) == ["r.json"]
+
+    def fails(f):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, fails)
+    assert json.loads(path.read_text())["a"] == 1 and os.listdir(path.parent) == ["r.json"]
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_a1d9cf2.tar.gz"
+
+
+def test_config_json_keeps_the_flat_layout_of_runs_written_before_the_redesign(tmp_path):
+    with tarfile.open(FIXTURE) as tar:
+        tar.extractall(tmp_path, filter="data")
+    old_text = (tmp_path / "run" / "config.json").read_text()
+    saved = read_run_config(tmp_path / "run")
+    create_run_dir(tmp_path / "new", config_from_dict(saved))
+    assert (tmp_path / "new" / "config.json").read_text() == old_text  # same keys, order and values
+
+
+def test_check_run_dir_names_the_settings_that_differ_on_resume(tmp_path):
+    cfg = TrainConfig(out=str(tmp_path / "run"), hidden=8)
+    run_dir, resolved = check_run_dir(cfg, resume=False)
+    assert run_dir == tmp_path / "run" and resolved.out == str(run_dir)
+    create_run_dir(run_dir, resolved)
+    atomic_save({}, run_dir / "last.pt")
+    with pytest.raises(FileExistsError, match="--resume"):
+        check_run_dir(cfg, resume=False)
+    with pytest.raises(ValueError, match="different config.*hidden: run 8 vs now 16"):
+        check_run_dir(TrainConfig(out=str(run_dir), hidden=16), resume=True)
+    assert check_run_dir(TrainConfig(out=str(run_dir), hidden=8, progress=False), resume=True)[0] == run_dir
