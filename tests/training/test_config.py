@@ -1,12 +1,22 @@
 """TrainConfig, config files and the paper settings in configs/."""
 
+import dataclasses
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pyro_vje.training import TrainConfig, config_from_dict, load_config
+from pyro_vje.training.config import (
+    GROUPS,
+    METHOD_OPTIONS,
+    MethodOptions,
+    VJEOptions,
+    register_method_options,
+    setting,
+)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -90,3 +100,43 @@ def test_paper_one_class_setting():  # Section 5.3: batch 64, lr 5e-6, wd 5e-6, 
     for values in (cfg.to_dict(), PAPER_ONE_CLASS):
         assert scaled_lr(values["lr"], values["batch_size"]) == pytest.approx(5e-6)
         assert (values["df"], values["beta"], values["epochs"], values["warmup_epochs"]) == (0.5, 1.0, 800, 0)
+
+
+def test_method_options_belong_to_their_method():
+    cfg = TrainConfig(df=math.inf, hidden=16)
+    assert isinstance(cfg.options, VJEOptions) and cfg.options.hidden == 16 and math.isinf(cfg.df)
+    assert cfg.to_dict()["hidden"] == 16 and "options" not in cfg.to_dict()
+    cfg.beta = 0.5  # a method option set through the config lands in the options
+    assert cfg.options.beta == 0.5 and cfg == TrainConfig(df=math.inf, hidden=16, beta=0.5)
+    with pytest.raises(TypeError, match="unknown settings: width"):
+        TrainConfig(width=3)
+    with pytest.raises(AttributeError, match="no setting 'width'"):
+        _ = cfg.width
+
+
+def test_a_new_method_registers_its_own_options():
+    @register_method_options("toy")
+    @dataclass
+    class ToyOptions(MethodOptions):
+        temperature: float = setting(0.5, "toy temperature")
+
+    try:
+        cfg = config_from_dict({"method": "toy", "temperature": 2, "lr": 0.1}).validate()
+        assert isinstance(cfg.options, ToyOptions) and cfg.temperature == 2.0 and cfg.lr == 0.1
+        assert "df" not in cfg.to_dict() and cfg.to_dict()["temperature"] == 2.0
+        with pytest.raises(ValueError, match="unknown config keys: df"):  # VJE's key, not the toy's
+            config_from_dict({"method": "toy", "df": 3.0})
+        with pytest.raises(ValueError, match="unknown config keys: temperature"):
+            config_from_dict({"temperature": 1.0})
+        with pytest.raises(ValueError, match="already registered"):
+            register_method_options("toy")(ToyOptions)
+    finally:
+        METHOD_OPTIONS.pop("toy")
+
+
+def test_every_setting_has_help_text_and_a_section():
+    for cls in (TrainConfig, *METHOD_OPTIONS.values()):
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help"), (cls.__name__, f.name)
+    for f in dataclasses.fields(TrainConfig):
+        assert f.metadata["group"] in GROUPS, f.name

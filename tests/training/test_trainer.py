@@ -183,3 +183,16 @@ def test_a_run_written_by_the_code_before_the_redesign_still_resumes(tmp_path):
     for key in ("loss", "dir", "rad", "kl"):
         assert rows[-1][key] == pytest.approx(expected["row"][key], rel=1e-4, abs=1e-4), key
     assert json.loads((run / "config.json").read_text()) == saved
+
+
+def test_the_trainer_runs_in_module_local_params_mode_whoever_calls_it(tmp_path):
+    import pyro
+
+    from pyro_vje.training import Trainer
+
+    seen = []
+    assert pyro.settings.get("module_local_params") is False
+    trainer = Trainer(tiny(tmp_path, epochs=1, baselines=False))
+    trainer.fit(on_epoch_end=lambda t, row: seen.append(pyro.settings.get("module_local_params")))
+    assert seen == [True] and pyro.settings.get("module_local_params") is False
+    assert not list(pyro.get_param_store().keys())
