@@ -84,3 +84,21 @@ def test_module_entry_point_help():
     assert res.returncode == 0 and "digits" in res.stdout
     res = subprocess.run([sys.executable, "-m", "pyro_vje", "--help"], capture_output=True, text=True)
     assert all(cmd in res.stdout for cmd in ("train", "evaluate", "embed"))
+
+
+def test_a_registered_methods_options_become_flags_with_their_help():
+    from dataclasses import dataclass
+
+    from pyro_vje.training.config import METHOD_OPTIONS, MethodOptions, register_method_options, setting
+
+    @register_method_options("toy")
+    @dataclass
+    class ToyOptions(MethodOptions):
+        temperature: float = setting(0.5, "toy temperature")
+
+    try:
+        text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+        assert "toy options:" in text and "--temperature TEMPERATURE" in text
+        assert "toy temperature (default: 0.5)" in text
+    finally:
+        METHOD_OPTIONS.pop("toy")

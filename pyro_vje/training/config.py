@@ -66,7 +66,7 @@ def _choice(name: str, value: Any, allowed) -> None:
 class MethodOptions:
     """Base of a method's own settings; a subclass is a dataclass of :func:`setting` fields."""
 
-    group: ClassVar[str] = "method"
+    group: ClassVar[str] = ""  # the CLI section of its flags; empty: "<method> options"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad option."""

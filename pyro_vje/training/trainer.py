@@ -1,6 +1,8 @@
-"""One training loop for every method (paper Section 5): run directory, logs, checkpoints, DDP.
+"""One training loop for every method (paper Section 5): set-up, the epoch loop, results.
 
-:func:`train` runs a :class:`~pyro_vje.training.config.TrainConfig` end to end:
+:func:`train` runs a :class:`~pyro_vje.training.config.TrainConfig` end to end
+(the run directory's files are :mod:`.rundir`'s and :mod:`.logger`'s, the
+optimizer :mod:`.optim`'s, the non-finite checks :mod:`.finite`'s):
 
 1. the run directory (``config.out``, default ``runs/<dataset>-<method>-<arch>-<time>``)
    gets ``config.json`` (the resolved config), ``train.log``, ``metrics.jsonl`` /
