@@ -34,6 +34,7 @@ import torch
 from pyro_vje.model import VJE, InferenceNetwork
 from pyro_vje.networks import build_encoder
 from pyro_vje.reference import vje_loss
+from pyro_vje.training.methods import module_local_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance  # noqa: E402  (benchmarks/provenance.py)
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     pyro.enable_validation(not args.no_validation)
     torch.manual_seed(0)
-    local = pyro.settings.context(module_local_params=True) if args.module_local_params else None
+    local = module_local_params() if args.module_local_params else None
     with local or contextlib.nullcontext():
         return _run(args, device)
 

@@ -120,10 +120,9 @@ def _cmd_one_class(args: argparse.Namespace) -> int:
 
     config = _protocol_config(args)
     out = _protocol_out(args, "one-class", config)
-    with module_local_params():
-        results = run_one_class(
-            config, out, args.classes, posterior_samples=args.posterior_samples, tta_views=args.tta
-        )
+    results = run_one_class(
+        config, out, args.classes, posterior_samples=args.posterior_samples, tta_views=args.tta
+    )
     print((out / "results.md").read_text())
     print(f"results: {out / 'results.json'}; figures: {out / 'figures'}")
     return 0 if results else 2
@@ -134,16 +133,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     config = _protocol_config(args)
     out = _protocol_out(args, "sweep", config)
-    with module_local_params():
-        run_sweep(
-            config,
-            out,
-            args.betas,
-            args.dfs,
-            args.classes,
-            posterior_samples=args.posterior_samples,
-            tta_views=args.tta,
-        )
+    run_sweep(
+        config,
+        out,
+        args.betas,
+        args.dfs,
+        args.classes,
+        posterior_samples=args.posterior_samples,
+        tta_views=args.tta,
+    )
     print((out / "sweep.md").read_text())
     print(f"results: {out / 'sweep.json'}; figures: {out / 'figures'}")
     return 0
@@ -437,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with module_local_params():  # every command: a method's parameters stay in the method
+            return args.func(args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
         print(f"pyro-vje {args.command}: error: {err}", file=sys.stderr)
         return 2
