@@ -56,24 +56,6 @@ def as_tensor(value, like: torch.Tensor) -> torch.Tensor:
     return torch.tensor(float(value), dtype=dtype, device=like.device)
 
 
-def broadcast_shape(*shapes) -> torch.Size:
-    """Broadcast shapes like torch; ``RuntimeError`` if they do not broadcast.
-
-    A small pure-Python version: ``torch.broadcast_shapes`` goes through
-    torch's reference implementation, which costs ~0.5 ms per call and is paid
-    at every distribution construction (two per VJE step and direction).
-    """
-    ndim = max((len(s) for s in shapes), default=0)
-    out = [1] * ndim
-    for shape in shapes:
-        for i, size in enumerate(shape, start=ndim - len(shape)):
-            if size != 1:
-                if out[i] not in (1, size):
-                    raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
-                out[i] = size
-    return torch.Size(out)
-
-
 def vector_norm(x: torch.Tensor) -> torch.Tensor:
     """Euclidean norm over the last (event) dimension."""
     return torch.linalg.vector_norm(x, dim=-1)
