@@ -19,8 +19,8 @@ from numbers import Real
 
 import torch
 
-#: Appendix A: floor on the norm inside ``normalize`` (and on sigma^2 in the
-#: inference network), "a small constant (e.g. 1e-6)".
+#: Appendix A: floor on the norm inside ``normalize``, "a small constant (e.g. 1e-6)"
+#: (the inference network's variance floor is its own, ``networks.inference.MIN_VAR``).
 NORM_EPS = 1e-6
 
 # Above this value of df / 2 the log-normalizer is evaluated with the Stirling
