@@ -7,6 +7,7 @@ Section 4) -> :mod:`~pyro_vje.model` (model/guide and ELBO, Section 4.4) ->
 """
 
 from .distributions import DirectionalStudentT, PolarStudentT, RadialStudentT
+from .loss import VJELoss
 from .model import VJE
 from .networks import InferenceNetwork
 
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "VJE",
+    "VJELoss",
     "DirectionalStudentT",
     "InferenceNetwork",
     "PolarStudentT",

@@ -108,6 +108,13 @@ class VJE(PyroModule):
             raise ValueError(f"VJE: unknown elbo {elbo!r}; choose from {sorted(_ELBOS)} or pass a pyro ELBO")
 
     # ----------------------------------------------------------------- Pyro
+    def likelihood(self, s: torch.Tensor, scale: torch.Tensor) -> PolarStudentT:
+        r"""The VJE likelihood :math:`p_\psi(z_j \mid s_i, \sigma_i^2)` (Eq. 31) of this model:
+        ``PolarStudentT(df, s, scale, radial_scale)``, centred on the latent ``s`` with the
+        posterior's standard deviation ``scale`` (Section 4.2). The model (ELBO), the logged
+        terms (:meth:`loss_terms`) and :mod:`pyro_vje.score` all build it here."""
+        return PolarStudentT(self.df, s, scale, self.radial_scale)
+
     def _beta(self):
         """``poutine.scale(beta)`` on the latent sites, ``poutine.mask(False)`` for beta = 0."""
         if _as_float(self.beta) == 0.0:
@@ -139,8 +146,8 @@ class VJE(PyroModule):
                 with self._beta():
                     s_i = pyro.sample(f"s{i}", dist.Normal(zeros, ones).to_event(1))
                 j = "2" if i == "1" else "1"
-                likelihood = PolarStudentT(self.df, s_i, scale_i, self.radial_scale)
-                pyro.sample(f"z{j}", likelihood, obs=z_obs.detach())  # stop-gradient (Eq. 38)
+                # the opposite embedding, detached: stop-gradient (Eq. 38)
+                pyro.sample(f"z{j}", self.likelihood(s_i, scale_i), obs=z_obs.detach())
 
     def guide(
         self,
@@ -216,9 +223,7 @@ class VJE(PyroModule):
         for z_obs, loc, scale in ((z2, loc1, scale1), (z1, loc2, scale2)):
             loc, scale = loc.detach().float(), scale.detach().float()
             s = loc + scale * torch.randn_like(loc)
-            log_dir, log_rad = PolarStudentT(self.df, s, scale, self.radial_scale).log_prob_terms(
-                z_obs.detach().float()
-            )
+            log_dir, log_rad = self.likelihood(s, scale).log_prob_terms(z_obs.detach().float())
             kl = kl_divergence(dist.Normal(loc, scale), dist.Normal(0.0, 1.0)).sum(-1)  # Eq. 9, as the ELBO
             for key, value in (("dir", -log_dir), ("rad", -log_rad), ("kl", kl), ("var", scale.square())):
                 terms[key] = terms.get(key, 0.0) + 0.5 * value.mean()

@@ -24,14 +24,19 @@ Two choices the paper leaves open, both available:
   :math:`\tfrac12[-\log p(z_2 \mid s_1, \sigma_1) - \log p(z_1 \mid s_2, \sigma_2)]`, averaged
   over ``num_views`` pairs (test-time augmentation), exactly the training objective's terms.
 
-Metrics: :func:`auroc`, :func:`aupr`, :func:`fpr_at_tpr` and :func:`ood_metrics`.
+:func:`score_features` scores already extracted features
+(:func:`pyro_vje.evaluation.extract_features`), and :func:`score_split` computes every score
+of a split (the five above, optionally posterior samples and TTA) from one pass over its
+images: what the one-class and OOD protocols call. Metrics of the scores (AUROC, AUPR,
+FPR@95) are in :mod:`pyro_vje.evaluation.metrics`.
 
     from pyro_vje import score
+    from pyro_vje.evaluation import auroc
     from pyro_vje.training import load_run
     config, vje = load_run("runs/my-run")
     s_in = score.joint(vje, test_images)              # a tensor (N, C, H, W) or a DataLoader
     s_out = score.joint(vje, ood_loader)
-    print(score.auroc(s_in, s_out))
+    print(auroc(s_in, s_out))
 """
 
 from __future__ import annotations
@@ -44,21 +49,19 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .distributions import PolarStudentT
+from .evaluation.features import extract_features
 from .model import VJE
 
 __all__ = [
     "SCORES",
-    "aupr",
-    "auroc",
     "directional",
     "entropy",
-    "fpr_at_tpr",
     "joint",
-    "ood_metrics",
     "radial",
     "score",
     "score_embeddings",
+    "score_features",
+    "score_split",
     "score_views",
     "tta_score",
     "variance",
@@ -120,11 +123,10 @@ def score_embeddings(
         else:
             eps = torch.randn((num_samples, *loc.shape), generator=generator, device=loc.device, dtype=dtype)
             s = loc + scale * eps  # (K, N, D)
-        likelihood = PolarStudentT(model.df, s, scale, model.radial_scale)
+        log_dir, log_rad = model.likelihood(s, scale).log_prob_terms(z)  # one pass over z
         if "joint" in which:
-            out["joint"] = -likelihood.log_prob(z).reshape(-1, z.shape[0]).mean(0)  # Eq. 39
+            out["joint"] = -(log_dir + log_rad).reshape(-1, z.shape[0]).mean(0)  # Eq. 39 (Eq. 31)
         if {"directional", "radial"} & set(which):
-            log_dir, log_rad = likelihood.log_prob_terms(z)
             if "directional" in which:
                 out["directional"] = -log_dir.reshape(-1, z.shape[0]).mean(0)
             if "radial" in which:
@@ -284,63 +286,89 @@ def tta_score(
     return {k: v / num_views for k, v in total.items()}
 
 
-# ----------------------------------------------------------------------------- metrics
-def _as_scores(name: str, values) -> np.ndarray:
-    array = np.asarray(
-        values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64
+@torch.no_grad()
+def score_features(
+    model: VJE,
+    features: dict[str, torch.Tensor],
+    *,
+    which: Iterable[str] = SCORES,
+    posterior: str = "mean",
+    num_samples: int = 16,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """:func:`score` of already extracted features ``{"z", "mu", "scale"}`` (``(N, D)`` each, as
+    :func:`pyro_vje.evaluation.extract_features` returns them): the same numbers as scoring the
+    images, without running the encoder again. Chunks of ``batch_size`` run on ``device``
+    (default: the model's); ``posterior="samples"`` draws from a generator seeded with
+    ``seed``, chunk by chunk, as :func:`score` does batch by batch."""
+    model = _check_model(model)
+    which = _check_scores(which)
+    missing = [k for k in ("z", "mu", "scale") if k not in features]
+    if missing:
+        raise ValueError(f"features lack {missing}; pass the output of extract_features(vje, ...)")
+    device = _device(model, device)
+    generator = torch.Generator(device=device).manual_seed(seed) if posterior == "samples" else None
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in which}
+    chunks = zip(*(features[k].split(batch_size) for k in ("z", "mu", "scale")))
+    for z, loc, scale in chunks:
+        scores = score_embeddings(
+            model,
+            z.to(device),
+            loc.to(device),
+            scale.to(device),
+            which=which,
+            posterior=posterior,
+            num_samples=num_samples,
+            generator=generator,
+        )
+        for key, value in scores.items():
+            parts[key].append(value.float().cpu())
+    return {key: torch.cat(values) for key, values in parts.items()}
+
+
+def score_split(
+    model: VJE,
+    loader: DataLoader,
+    *,
+    device: torch.device | str | None = None,
+    posterior_samples: int = 0,
+    tta_loader: DataLoader | None = None,
+    tta_views: int = 0,
+    seed: int = 0,
+    keep_pixels: bool = False,
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor]]:
+    """Every score of one split, from one pass of the encoder over its images.
+
+    Returns ``(scores, features)``: ``scores`` holds the five :data:`SCORES` (posterior
+    mean), ``joint_samples<K>`` (the joint score averaged over ``K = posterior_samples``
+    posterior draws, seeded with ``seed``) when ``K > 0``, and ``joint_tta<V>``
+    (:func:`tta_score` over ``V = tta_views`` passes of ``tta_loader``, a loader of view
+    pairs of the same images) when both are given; ``features`` is
+    :func:`~pyro_vje.evaluation.extract_features`'s ``{"z", "mu", "scale", "labels"}``
+    of ``loader`` (plus the flattened images as ``"pixels"`` with ``keep_pixels``), for
+    kNN scores and variance plots without reading the split again.
+    """
+    model = _check_model(model)
+    device = _device(model, device)
+    features = extract_features(
+        model, loader, device, keep_pixels=keep_pixels, progress=progress, desc="scoring"
     )
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array of scores, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return array
-
-
-def _labelled(scores_in, scores_out) -> tuple[np.ndarray, np.ndarray]:
-    s_in, s_out = _as_scores("scores_in", scores_in), _as_scores("scores_out", scores_out)
-    labels = np.concatenate([np.zeros(len(s_in)), np.ones(len(s_out))])
-    return labels, np.concatenate([s_in, s_out])
-
-
-def auroc(scores_in, scores_out) -> float:
-    """Area under the ROC curve for separating ``scores_out`` (anomalous, positive) from
-    ``scores_in`` (higher = more anomalous): the probability that a random outlier scores
-    above a random inlier, ties counting 1/2. 0.5 is chance."""
-    from sklearn.metrics import roc_auc_score
-
-    labels, scores = _labelled(scores_in, scores_out)
-    return float(roc_auc_score(labels, scores))
-
-
-def aupr(scores_in, scores_out, positive: str = "out") -> float:
-    """Average precision with the outliers (``positive="out"``, AUPR-out) or the inliers
-    (``"in"``, scored by ``-score``, AUPR-in) as the positive class."""
-    from sklearn.metrics import average_precision_score
-
-    labels, scores = _labelled(scores_in, scores_out)
-    if positive == "out":
-        return float(average_precision_score(labels, scores))
-    if positive == "in":
-        return float(average_precision_score(1 - labels, -scores))
-    raise ValueError(f"positive must be 'out' or 'in', got {positive!r}")
-
-
-def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:
-    """FPR at ``tpr`` TPR, the OOD literature's convention (Hendrycks & Gimpel; ODIN): accept
-    as in-distribution everything scoring at most the threshold that keeps a fraction
-    ``tpr`` of the in-distribution inputs; return the fraction of outliers also accepted."""
-    if not 0 < tpr <= 1:
-        raise ValueError(f"tpr must be in (0, 1], got {tpr}")
-    s_in, s_out = _as_scores("scores_in", scores_in), _as_scores("scores_out", scores_out)
-    threshold = np.sort(s_in)[max(0, math.ceil(tpr * len(s_in)) - 1)]
-    return float((s_out <= threshold).mean())
-
-
-def ood_metrics(scores_in, scores_out) -> dict[str, float]:
-    """``auroc``, ``aupr_out``, ``aupr_in`` and ``fpr95`` (see the functions of the same names)."""
-    return {
-        "auroc": auroc(scores_in, scores_out),
-        "aupr_out": aupr(scores_in, scores_out, "out"),
-        "aupr_in": aupr(scores_in, scores_out, "in"),
-        "fpr95": fpr_at_tpr(scores_in, scores_out, 0.95),
-    }
+    scores = {k: v.numpy() for k, v in score_features(model, features, device=device).items()}
+    if posterior_samples > 0:
+        sampled = score_features(
+            model,
+            features,
+            which=("joint",),
+            posterior="samples",
+            num_samples=posterior_samples,
+            device=device,
+            seed=seed,
+        )
+        scores[f"joint_samples{posterior_samples}"] = sampled["joint"].numpy()
+    if tta_views > 0 and tta_loader is not None:
+        tta = tta_score(model, tta_loader, tta_views, which=("joint",), seed=seed, device=device)
+        scores[f"joint_tta{tta_views}"] = tta["joint"].numpy()
+    return scores, features

@@ -126,34 +126,28 @@ def test_bad_inputs_are_clear_errors():
         score.score(vje, torch.rand(2, 1, 8, 8), which=("likelihood",))
     with pytest.raises(ValueError, match="posterior"):
         score.score(vje, torch.rand(2, 1, 8, 8), posterior="median")
-    with pytest.raises(ValueError, match="NaN"):
-        score.auroc([0.1, float("nan")], [0.2])
-    with pytest.raises(ValueError, match="1-D"):
-        score.auroc([], [0.2])
 
 
-def hand_auroc(s_in, s_out):
-    total = 0.0
-    for a in s_in:
-        for b in s_out:
-            total += 1.0 if b > a else 0.5 if b == a else 0.0
-    return total / (len(s_in) * len(s_out))
+def test_score_split_reads_the_split_once_and_agrees_with_score():
+    """score_split (one encoder pass, then scores of the features) gives score()'s numbers, the
+    same posterior draws for the same seed, and the split's pixels and labels."""
+    from pyro_vje.evaluation import flatten_pixels
 
-
-def test_auroc_agrees_with_a_hand_count():
-    s_in, s_out = [0.1, 0.4, 0.35, 0.8, 0.5], [0.9, 0.4, 0.7, 0.2]
-    assert score.auroc(s_in, s_out) == pytest.approx(hand_auroc(s_in, s_out))
-    assert score.auroc(s_in, s_out) == pytest.approx(12.5 / 20)
-    rng = np.random.default_rng(0)
-    a, b = rng.integers(0, 5, 30).astype(float), rng.integers(1, 6, 25).astype(float)
-    assert score.auroc(a, b) == pytest.approx(hand_auroc(a, b))
-
-
-def test_aupr_and_fpr95_by_hand():
-    s_in, s_out = [0.1, 0.2, 0.3, 0.4], [0.35, 0.5]
-    # ranked by score: 0.5(out) 0.4(in) 0.35(out) 0.3 0.2 0.1; precision at the outliers: 1, 2/3
-    assert score.aupr(s_in, s_out) == pytest.approx((1 + 2 / 3) / 2)
-    # threshold keeping 95% of 4 inliers = the 4th smallest (0.4): outliers <= 0.4 -> 0.35 of 2
-    assert score.fpr_at_tpr(s_in, s_out) == pytest.approx(0.5)
-    m = score.ood_metrics(s_in, s_out)
-    assert set(m) == {"auroc", "aupr_out", "aupr_in", "fpr95"} and m["auroc"] == pytest.approx(7 / 8)
+    vje = make_vje(df=3.0).float()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(300, 1, 8, 8, generator=g), torch.randint(0, 10, (300,), generator=g)
+    loader = DataLoader(TensorDataset(x, y), batch_size=256)
+    calls = []
+    vje.encoder.register_forward_hook(lambda *_: calls.append(1))
+    scores, feats = score.score_split(vje, loader, posterior_samples=3, seed=4, keep_pixels=True)
+    assert len(calls) == len(loader)  # the encoder ran once per batch of the split
+    expected = score.score(vje, loader)
+    sampled = score.score(vje, loader, which=("joint",), posterior="samples", num_samples=3, seed=4)
+    assert list(scores) == [*score.SCORES, "joint_samples3"]
+    for key in score.SCORES:
+        np.testing.assert_allclose(scores[key], expected[key].numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scores["joint_samples3"], sampled["joint"].numpy(), rtol=1e-6, atol=1e-6)
+    pixels, labels = flatten_pixels(loader)
+    assert torch.equal(feats["pixels"], pixels) and torch.equal(feats["labels"], labels)
+    with pytest.raises(ValueError, match="extract_features"):
+        score.score_features(vje, {"z": feats["z"]})

@@ -18,7 +18,7 @@ from .datasets import (
     dataset_labels,
 )
 from .digits import DigitsSplit, DigitsTwoViews, load_digits_split
-from .subset import balanced_subset_indices
+from .subset import balanced_subset_indices, narrow, subset_indices
 from .transforms import (
     DigitsAugment,
     ResizeIfNeeded,
@@ -49,5 +49,7 @@ __all__ = [
     "eval_transform",
     "load_digits_split",
     "moco_v2_transform",
+    "narrow",
+    "subset_indices",
     "train_transform",
 ]

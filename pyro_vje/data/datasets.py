@@ -98,14 +98,23 @@ _TORCHVISION = {
 }
 
 
-def dataset_info(name: str, dataset: Dataset | None = None, *, image_size: int | None = None) -> DatasetInfo:
+def dataset_info(
+    name: str,
+    dataset: Dataset | None = None,
+    *,
+    image_size: int | None = None,
+    count_classes: bool = True,
+) -> DatasetInfo:
     """:data:`DATASET_INFO` entry for ``name``, with the classes of a loaded ``dataset`` and an image size.
 
-    For ``"imagefolder"`` the number of classes comes from ``dataset`` (needed there);
-    ``image_size`` overrides the native size.
+    The image size is resolved here, once: ``image_size`` (e.g. a run's ``image_size``)
+    overrides the native size, ``None`` keeps it; read ``info.image_size`` afterwards.
+    For ``"imagefolder"`` the number of classes comes from ``dataset`` (needed there,
+    unless ``count_classes=False``, which leaves it 0 for callers that only need the
+    image format and normalization).
     """
     info = _info(name)
-    if info.num_classes == 0:
+    if info.num_classes == 0 and count_classes:
         if dataset is None:
             raise ValueError(f"{info.name}: the number of classes is found at load time; pass the dataset")
         info = dataclasses.replace(info, num_classes=len(dataset_classes(dataset)))

@@ -46,7 +46,7 @@ from .datasets import (
     dataset_labels,
     open_image_folder,
 )
-from .transforms import ResizeIfNeeded, eval_transform
+from .transforms import ResizeIfNeeded, eval_transform, train_transform
 
 __all__ = [
     "OOD_CHOICES",
@@ -57,6 +57,7 @@ __all__ = [
     "ShiftedDataset",
     "blur_kernel_size",
     "build_ood_dataset",
+    "ood_train_transform",
     "ood_transform",
 ]
 
@@ -454,3 +455,10 @@ def ood_transform(info: DatasetInfo, image_size: int | None = None) -> T.Compose
     SVHN images can be scored by a digits model, and digits by a CIFAR model).
     """
     return T.Compose([MatchImageFormat(info, image_size), *eval_transform(info, image_size).transforms])
+
+
+def ood_train_transform(info: DatasetInfo, image_size: int | None = None) -> T.Compose:
+    """The in-distribution *training* augmentation, preceded by :class:`MatchImageFormat`:
+    the views of out-of-distribution images for test-time-augmentation scores
+    (``pyro-vje score --tta-views``), as :func:`ood_transform` is for plain scores."""
+    return T.Compose([MatchImageFormat(info, image_size), *train_transform(info, image_size).transforms])

@@ -1,4 +1,12 @@
-"""Deterministic class-balanced subsets (e.g. the 8,000-image CIFAR-10 subset of the CPU benchmarks)."""
+"""Which images of a split a run reads: deterministic subsets, in one place.
+
+* :func:`balanced_subset_indices` — ``n`` indices as equal per class as possible (e.g. the
+  8,000-image CIFAR-10 subset of the CPU benchmarks);
+* :func:`subset_indices` — the narrowing a run applies to a split: one class's images (the
+  one-class protocol), a class-balanced subset, a plain random subset (unlabelled data, or
+  ``balanced=False`` for ``pyro-vje score --limit``), or everything (``None``);
+* :func:`narrow` — a data set restricted to such indices.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,10 @@ import operator
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
 
-__all__ = ["balanced_subset_indices"]
+__all__ = ["balanced_subset_indices", "narrow", "subset_indices"]
 
 
 def balanced_subset_indices(
@@ -62,3 +72,57 @@ def _quotas(counts: np.ndarray, n: int) -> np.ndarray:
             quotas[k] += give
             remaining -= give
     return quotas
+
+
+def subset_indices(
+    labels: Sequence[int] | np.ndarray,
+    n: int | None = None,
+    seed: int = 0,
+    *,
+    normal_class: int | None = None,
+    balanced: bool = True,
+    clip: bool = False,
+    split: str = "split",
+) -> list[int] | None:
+    """The indices of a split (with these ``labels``) that a run reads, ascending; ``None`` for all.
+
+    * ``normal_class`` given: that class's images only (the one-class protocol), ``n`` of
+      them at random (``numpy`` permutation seeded with ``seed``) when ``n`` is smaller;
+    * else ``n=None``: everything (``None``);
+    * else ``n`` images: class-balanced (:func:`balanced_subset_indices`) when ``balanced`` and
+      the images are labelled; for unlabelled images (any label < 0, e.g. STL-10's) a plain
+      random subset drawn with ``torch.randperm`` seeded with ``seed``; with
+      ``balanced=False`` a plain random subset drawn with a ``numpy`` permutation.
+      ``n`` at least the split's size gives everything when ``clip`` or ``balanced=False``,
+      and a ``ValueError`` (``n`` larger than the split) otherwise.
+
+    ``split`` names the split in error messages.
+    """
+    labels = np.asarray(labels)
+    if normal_class is not None:
+        members = np.flatnonzero(labels == normal_class)
+        if len(members) == 0:
+            raise ValueError(f"normal_class {normal_class}: no such class in the {split!r} split")
+        if n is not None and n < len(members):
+            members = np.sort(np.random.default_rng(seed).permutation(members)[:n])
+        return [int(i) for i in members]
+    if n is None:
+        return None
+    n = operator.index(n)
+    if not balanced:
+        if n >= len(labels):
+            return None
+        return np.sort(np.random.default_rng(seed).permutation(len(labels))[:n]).tolist()
+    if clip and n >= len(labels):
+        return None
+    if n > len(labels):
+        raise ValueError(f"subset {n} is larger than the {split!r} split ({len(labels)} images)")
+    if (labels < 0).any():  # unlabelled images (STL-10): a plain deterministic random subset
+        generator = torch.Generator().manual_seed(seed)
+        return sorted(torch.randperm(len(labels), generator=generator)[:n].tolist())
+    return [int(i) for i in balanced_subset_indices(labels, n, seed=seed)]
+
+
+def narrow(dataset: Dataset, indices: Sequence[int] | None) -> Dataset:
+    """``dataset`` restricted to ``indices`` (a :class:`~torch.utils.data.Subset`), or itself for ``None``."""
+    return dataset if indices is None else Subset(dataset, list(indices))

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import torch
 from pyro.distributions import TorchDistribution
+from pyro.distributions.util import broadcast_shape
+from torch.distributions.utils import lazy_property
 
-from ._math import as_tensor, broadcast_shape, vector_norm
+from ._math import as_tensor, compute_dtype, normalize, vector_norm
 
 
 def _where(name: str, dist: str) -> str:
@@ -31,64 +33,65 @@ def check_vector(name: str, value: torch.Tensor, dist: str) -> None:
         raise ValueError(f"{_where(name, dist)} has an empty event dimension (D = 0)")
 
 
-def broadcast_vector_params(
-    dist: str, loc: torch.Tensor, scale, df
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Size]:
-    """Broadcast ``(loc (..., D), scale (..., D) or scalar, df (...))``.
+def broadcast_params(
+    dist: str,
+    loc: torch.Tensor,
+    scale,
+    df,
+    radial_scale=None,
+    *,
+    vector_scale: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Size]:
+    """Broadcast the parameters of a VJE likelihood factor to one batch shape.
 
-    Returns ``(df, loc, scale, batch_shape)`` with ``df`` of ``batch_shape``
-    and ``loc``/``scale`` of ``batch_shape + (D,)``.
+    ``loc`` has shape ``(..., D)``; ``df`` and ``radial_scale`` (if given) have a batch
+    shape only; ``scale`` is ``(..., D)`` or a scalar when ``vector_scale`` (one standard
+    deviation per feature, Eq. 22), else a batch shape only (the radial scale of Eq. 28).
+    Shapes broadcast with :func:`pyro.distributions.util.broadcast_shape`.
+
+    Returns ``(df, loc, scale, radial_scale, batch_shape)``: ``df`` and ``radial_scale``
+    of ``batch_shape``, ``loc`` of ``batch_shape + (D,)``, ``scale`` of ``batch_shape``
+    plus ``(D,)`` when ``vector_scale``; ``radial_scale`` is ``None`` when not given.
     """
     check_vector("loc", loc, dist)
     if not loc.is_floating_point():
         loc = loc.to(torch.get_default_dtype())
     dim = loc.shape[-1]
+    event = torch.Size((dim,))
     scale = as_tensor(scale, loc)
     df = as_tensor(df, loc)
-    scale_vec = scale if scale.dim() >= 1 else scale.reshape(1)
-    if scale_vec.shape[-1] not in (1, dim):
-        raise ValueError(
-            f"{_where('scale', dist)} has event size {scale_vec.shape[-1]} but loc has D = {dim}: "
-            f"scale must have shape (..., {dim}) (one standard deviation per feature) or be a scalar"
-        )
+    if vector_scale:
+        scale = scale if scale.dim() >= 1 else scale.reshape(1)
+        if scale.shape[-1] not in (1, dim):
+            raise ValueError(
+                f"{_where('scale', dist)} has event size {scale.shape[-1]} but loc has D = {dim}: "
+                f"scale must have shape (..., {dim}) (one standard deviation per feature) or be a scalar"
+            )
+    scale_batch = scale.shape[:-1] if vector_scale else scale.shape
+    shapes = [df.shape, loc.shape[:-1], scale_batch]
+    if radial_scale is not None:
+        radial_scale = as_tensor(radial_scale, loc)
+        try:  # radial_scale has no event dimension: name it when it is the culprit
+            broadcast_shape(df.shape, loc.shape[:-1], radial_scale.shape)
+        except ValueError as err:
+            raise ValueError(
+                f"{dist}: radial_scale of shape {tuple(radial_scale.shape)} does not broadcast "
+                f"against df {tuple(df.shape)} and loc's batch shape {tuple(loc.shape[:-1])}"
+            ) from err
+        shapes.append(radial_scale.shape)
     try:
-        batch_shape = broadcast_shape(df.shape, loc.shape[:-1], scale_vec.shape[:-1])
-    except RuntimeError as err:
+        batch_shape = torch.Size(broadcast_shape(*shapes))
+    except ValueError as err:
         raise ValueError(
             f"{dist}: batch shapes do not broadcast: df {tuple(df.shape)}, "
             f"loc {tuple(loc.shape[:-1])} (+ event ({dim},)), "
-            f"scale {tuple(scale_vec.shape[:-1])} (+ event)"
+            f"scale {tuple(scale_batch)}" + (" (+ event)" if vector_scale else "")
         ) from err
-    event = torch.Size((dim,))
     return (
         df.expand(batch_shape),
         loc.expand(batch_shape + event),
-        scale_vec.expand(batch_shape + event),
-        batch_shape,
-    )
-
-
-def broadcast_scalar_params(
-    dist: str, loc: torch.Tensor, scale, df
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Size]:
-    """Broadcast ``(loc (..., D), scale (...), df (...))`` (a scalar scale per event)."""
-    check_vector("loc", loc, dist)
-    if not loc.is_floating_point():
-        loc = loc.to(torch.get_default_dtype())
-    dim = loc.shape[-1]
-    scale = as_tensor(scale, loc)
-    df = as_tensor(df, loc)
-    try:
-        batch_shape = broadcast_shape(df.shape, loc.shape[:-1], scale.shape)
-    except RuntimeError as err:
-        raise ValueError(
-            f"{dist}: batch shapes do not broadcast: df {tuple(df.shape)}, "
-            f"loc {tuple(loc.shape[:-1])} (+ event ({dim},)), radial scale {tuple(scale.shape)}"
-        ) from err
-    return (
-        df.expand(batch_shape),
-        loc.expand(batch_shape + torch.Size((dim,))),
-        scale.expand(batch_shape),
+        scale.expand(batch_shape + event if vector_scale else batch_shape),
+        None if radial_scale is None else radial_scale.expand(batch_shape),
         batch_shape,
     )
 
@@ -116,6 +119,30 @@ class EmbeddingDistribution(TorchDistribution):
         super(EmbeddingDistribution, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    @lazy_property
+    def _dtype(self) -> torch.dtype:
+        """The dtype the parameters are computed in (see :func:`compute_dtype`; df aside)."""
+        return compute_dtype(*(getattr(self, name) for name in self.arg_constraints if name != "df"))
+
+    @lazy_property
+    def _loc_norm(self) -> torch.Tensor:
+        """``||loc||`` in :attr:`_dtype`, computed once (read by log_prob and rsample)."""
+        return vector_norm(self.loc.to(self._dtype))
+
+    @lazy_property
+    def _loc_direction(self) -> torch.Tensor:
+        """``loc / max(||loc||, 1e-6)`` in :attr:`_dtype`, computed once (Appendix A)."""
+        return normalize(self.loc.to(self._dtype), self._loc_norm)
+
+    def _loc_polar(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(||loc||, loc / ||loc||)`` in ``dtype``: the cached values when ``dtype`` is the
+        parameters' own (a value never widens it in practice), computed afresh otherwise."""
+        if dtype == self._dtype:
+            return self._loc_norm, self._loc_direction
+        loc = self.loc.to(dtype)
+        norm = vector_norm(loc)
+        return norm, normalize(loc, norm)
 
     def _check_value(self, value: torch.Tensor) -> None:
         """The checks ``log_prob`` runs before reading ``value``."""

@@ -19,8 +19,8 @@ from numbers import Real
 
 import torch
 
-#: Appendix A: floor on the norm inside ``normalize`` (and on sigma^2 in the
-#: inference network), "a small constant (e.g. 1e-6)".
+#: Appendix A: floor on the norm inside ``normalize``, "a small constant (e.g. 1e-6)"
+#: (the inference network's variance floor is its own, ``networks.inference.MIN_VAR``).
 NORM_EPS = 1e-6
 
 # Above this value of df / 2 the log-normalizer is evaluated with the Stirling
@@ -54,24 +54,6 @@ def as_tensor(value, like: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"expected a number or a tensor, got {type(value).__name__}")
     dtype = compute_dtype(like)
     return torch.tensor(float(value), dtype=dtype, device=like.device)
-
-
-def broadcast_shape(*shapes) -> torch.Size:
-    """Broadcast shapes like torch; ``RuntimeError`` if they do not broadcast.
-
-    A small pure-Python version: ``torch.broadcast_shapes`` goes through
-    torch's reference implementation, which costs ~0.5 ms per call and is paid
-    at every distribution construction (two per VJE step and direction).
-    """
-    ndim = max((len(s) for s in shapes), default=0)
-    out = [1] * ndim
-    for shape in shapes:
-        for i, size in enumerate(shape, start=ndim - len(shape)):
-            if size != 1:
-                if out[i] not in (1, size):
-                    raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
-                out[i] = size
-    return torch.Size(out)
 
 
 def vector_norm(x: torch.Tensor) -> torch.Tensor:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+from pyro.distributions.util import broadcast_shape
 from torch.distributions import constraints
 
-from ._base import EmbeddingDistribution, broadcast_vector_params
+from ._base import EmbeddingDistribution, broadcast_params
 from ._math import (
-    broadcast_shape,
     compute_dtype,
     normalize,
     student_t_log_kernel,
@@ -36,13 +36,14 @@ def directional_log_prob(
 
 
 def sample_direction(
-    df: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, shape: torch.Size
+    df: torch.Tensor, loc_hat: torch.Tensor, scale: torch.Tensor, shape: torch.Size
 ) -> torch.Tensor:
-    """Unit vectors ``normalize(loc_hat + scale * eps * sqrt(df / W))`` of ``shape``."""
-    sample_shape = shape[: len(shape) - loc.dim()]
-    eps = torch.randn(shape, dtype=loc.dtype, device=loc.device)
+    """Unit vectors ``normalize(loc_hat + scale * eps * sqrt(df / W))`` of ``shape``
+    (``loc_hat`` is the unit centre direction)."""
+    sample_shape = shape[: len(shape) - loc_hat.dim()]
+    eps = torch.randn(shape, dtype=loc_hat.dtype, device=loc_hat.device)
     weight = student_t_mixing_weight(df, sample_shape)
-    x = normalize(loc) + scale * eps * weight.unsqueeze(-1)
+    x = loc_hat + scale * eps * weight.unsqueeze(-1)
     return normalize(x, vector_norm(x))
 
 
@@ -110,9 +111,7 @@ class DirectionalStudentT(EmbeddingDistribution):
         scale: float | torch.Tensor,
         validate_args: bool | None = None,
     ):
-        self.df, self.loc, self.scale, batch_shape = broadcast_vector_params(
-            type(self).__name__, loc, scale, df
-        )
+        self.df, self.loc, self.scale, _, batch_shape = broadcast_params(type(self).__name__, loc, scale, df)
         super().__init__(batch_shape, self.loc.shape[-1:], validate_args=validate_args)
         if self._validate_args:
             self._validate_loc_and_scale(self.loc, self.scale)
@@ -120,7 +119,7 @@ class DirectionalStudentT(EmbeddingDistribution):
     @staticmethod
     def infer_shapes(df=(), loc=(1,), scale=()):
         scale = tuple(scale)[:-1] if len(scale) else ()
-        batch_shape = broadcast_shape(tuple(df), tuple(loc)[:-1], scale)
+        batch_shape = torch.Size(broadcast_shape(tuple(df), tuple(loc)[:-1], scale))
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
     @property
@@ -133,16 +132,16 @@ class DirectionalStudentT(EmbeddingDistribution):
         dtype = compute_dtype(value, self.loc, self.scale)
         return directional_log_prob(
             normalize(value.to(dtype)),
-            normalize(self.loc.to(dtype)),
+            self._loc_polar(dtype)[1],
             self.scale.to(dtype),
             self.df.to(dtype),
         )
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
-        dtype = compute_dtype(self.loc, self.scale)
+        dtype = self._dtype
         return sample_direction(
             self.df.to(dtype),
-            self.loc.to(dtype),
+            self._loc_direction,
             self.scale.to(dtype),
             self._extended_shape(sample_shape),
         ).to(self.loc.dtype)

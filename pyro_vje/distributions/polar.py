@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
+from pyro.distributions.util import broadcast_shape
 from torch.distributions import constraints
 
-from ._base import EmbeddingDistribution, broadcast_vector_params, check_vector
-from ._math import as_tensor, broadcast_shape, compute_dtype, normalize, vector_norm
+from ._base import EmbeddingDistribution, broadcast_params
+from ._math import compute_dtype, normalize, vector_norm
 from .directional import DirectionalStudentT, directional_log_prob, sample_direction
 from .radial import RadialStudentT, radial_log_prob, sample_residual
 
@@ -77,18 +78,9 @@ class PolarStudentT(EmbeddingDistribution):
         validate_args: bool | None = None,
     ):
         name = type(self).__name__
-        check_vector("loc", loc, name)
-        radial_scale = as_tensor(radial_scale, loc)
-        df = as_tensor(df, loc)
-        try:  # radial_scale has no event dimension: fold its shape into df's
-            df = df.expand(broadcast_shape(df.shape, loc.shape[:-1], radial_scale.shape))
-        except RuntimeError as err:
-            raise ValueError(
-                f"{name}: radial_scale of shape {tuple(radial_scale.shape)} does not broadcast "
-                f"against df {tuple(df.shape)} and loc's batch shape {tuple(loc.shape[:-1])}"
-            ) from err
-        self.df, self.loc, self.scale, batch_shape = broadcast_vector_params(name, loc, scale, df)
-        self.radial_scale = radial_scale.expand(batch_shape)
+        self.df, self.loc, self.scale, self.radial_scale, batch_shape = broadcast_params(
+            name, loc, scale, df, radial_scale
+        )
         super().__init__(batch_shape, self.loc.shape[-1:], validate_args=validate_args)
         if self._validate_args:
             self._validate_loc_and_scale(self.loc, self.scale)
@@ -98,7 +90,7 @@ class PolarStudentT(EmbeddingDistribution):
     @staticmethod
     def infer_shapes(df=(), loc=(1,), scale=(), radial_scale=()):
         scale = tuple(scale)[:-1] if len(scale) else ()
-        batch_shape = broadcast_shape(tuple(df), tuple(loc)[:-1], scale, tuple(radial_scale))
+        batch_shape = torch.Size(broadcast_shape(tuple(df), tuple(loc)[:-1], scale, tuple(radial_scale)))
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
     @property
@@ -115,12 +107,10 @@ class PolarStudentT(EmbeddingDistribution):
         """``(log p_dir, log p_rad)`` of ``value``, computed from one pass over it."""
         self._check_value(value)
         dtype = compute_dtype(value, self.loc, self.scale, self.radial_scale)
-        value, loc = value.to(dtype), self.loc.to(dtype)
-        df = self.df.to(dtype)
-        value_norm, loc_norm = vector_norm(value), vector_norm(loc)
-        log_dir = directional_log_prob(
-            normalize(value, value_norm), normalize(loc, loc_norm), self.scale.to(dtype), df
-        )
+        value, df = value.to(dtype), self.df.to(dtype)
+        value_norm = vector_norm(value)
+        loc_norm, loc_hat = self._loc_polar(dtype)
+        log_dir = directional_log_prob(normalize(value, value_norm), loc_hat, self.scale.to(dtype), df)
         log_rad = radial_log_prob(value_norm, loc_norm, self.radial_scale.to(dtype), df)
         return log_dir, log_rad
 
@@ -130,8 +120,9 @@ class PolarStudentT(EmbeddingDistribution):
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
         sample_shape = torch.Size(sample_shape)
-        dtype = compute_dtype(self.loc, self.scale, self.radial_scale)
-        df, loc = self.df.to(dtype), self.loc.to(dtype)
-        direction = sample_direction(df, loc, self.scale.to(dtype), self._extended_shape(sample_shape))
-        radius = vector_norm(loc) + sample_residual(df, self.radial_scale.to(dtype), sample_shape)
+        dtype = self._dtype
+        df = self.df.to(dtype)
+        shape = self._extended_shape(sample_shape)
+        direction = sample_direction(df, self._loc_direction, self.scale.to(dtype), shape)
+        radius = self._loc_norm + sample_residual(df, self.radial_scale.to(dtype), sample_shape)
         return (direction * radius.unsqueeze(-1)).to(self.loc.dtype)

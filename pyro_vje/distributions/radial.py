@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+from pyro.distributions.util import broadcast_shape
 from torch.distributions import constraints
 
-from ._base import EmbeddingDistribution, broadcast_scalar_params
+from ._base import EmbeddingDistribution, broadcast_params
 from ._math import (
-    broadcast_shape,
     compute_dtype,
     normalize,
     student_t_log_kernel,
@@ -83,8 +83,8 @@ class RadialStudentT(EmbeddingDistribution):
         scale: float | torch.Tensor = 1.0,
         validate_args: bool | None = None,
     ):
-        self.df, self.loc, self.scale, batch_shape = broadcast_scalar_params(
-            type(self).__name__, loc, scale, df
+        self.df, self.loc, self.scale, _, batch_shape = broadcast_params(
+            type(self).__name__, loc, scale, df, vector_scale=False
         )
         super().__init__(batch_shape, self.loc.shape[-1:], validate_args=validate_args)
         if self._validate_args:
@@ -92,7 +92,7 @@ class RadialStudentT(EmbeddingDistribution):
 
     @staticmethod
     def infer_shapes(df=(), loc=(1,), scale=()):
-        batch_shape = broadcast_shape(tuple(df), tuple(loc)[:-1], tuple(scale))
+        batch_shape = torch.Size(broadcast_shape(tuple(df), tuple(loc)[:-1], tuple(scale)))
         return batch_shape, torch.Size(tuple(loc)[-1:])
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
@@ -100,16 +100,16 @@ class RadialStudentT(EmbeddingDistribution):
         dtype = compute_dtype(value, self.loc, self.scale)
         return radial_log_prob(
             vector_norm(value.to(dtype)),
-            vector_norm(self.loc.to(dtype)),
+            self._loc_polar(dtype)[0],
             self.scale.to(dtype),
             self.df.to(dtype),
         )
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
         sample_shape = torch.Size(sample_shape)
-        dtype = compute_dtype(self.loc, self.scale)
-        loc = self.loc.to(dtype)
+        dtype = self._dtype
         residual = sample_residual(self.df.to(dtype), self.scale.to(dtype), sample_shape)
-        direction = normalize(torch.randn(self._extended_shape(sample_shape), dtype=dtype, device=loc.device))
-        radius = vector_norm(loc) + residual
+        shape = self._extended_shape(sample_shape)
+        direction = normalize(torch.randn(shape, dtype=dtype, device=self.loc.device))
+        radius = self._loc_norm + residual
         return (direction * radius.unsqueeze(-1)).to(self.loc.dtype)

@@ -1,7 +1,10 @@
 """Evaluation of frozen features and diagnostics of embeddings (paper Section 5.2, Tables 2, 5-7).
 
 * :mod:`~pyro_vje.evaluation.knn` — weighted kNN (k = 30, temperature 0.1, cosine):
-  :func:`knn_predict`, :func:`knn_accuracy`, :func:`knn_evaluate` (top-1/top-5).
+  :func:`knn_predict`, :func:`knn_accuracy`, :func:`knn_evaluate` (top-1/top-5), and the
+  kNN anomaly score :func:`knn_distance`.
+* :mod:`~pyro_vje.evaluation.metrics` — detection metrics of anomaly/OOD scores:
+  :func:`auroc`, :func:`aupr`, :func:`fpr_at_tpr`, :func:`ood_metrics`.
 * :mod:`~pyro_vje.evaluation.linear` — linear probe on precomputed features:
   :class:`LinearProbeConfig`, :func:`linear_probe`.
 * :mod:`~pyro_vje.evaluation.diagnostics` — Table 7's posterior-variance statistics and
@@ -18,11 +21,17 @@ The protocols and formulas are described in ``docs/evaluation.md``.
 from .diagnostics import effective_rank, embedding_diagnostics, normalized_std, posterior_variance_stats
 from .evaluate import evaluate_features, evaluate_method
 from .features import autocast, extract_features, flatten_pixels
-from .knn import knn_accuracy, knn_evaluate, knn_predict
+from .knn import knn_accuracy, knn_distance, knn_evaluate, knn_predict
 from .linear import LinearProbeConfig, linear_probe
+from .metrics import aupr, auroc, fpr_at_tpr, ood_metrics
 
 __all__ = [
+    "aupr",
+    "auroc",
     "autocast",
+    "fpr_at_tpr",
+    "knn_distance",
+    "ood_metrics",
     "evaluate_features",
     "evaluate_method",
     "extract_features",

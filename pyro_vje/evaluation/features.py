@@ -27,15 +27,20 @@ def extract_features(
     channels_last: bool = False,
     progress: bool = False,
     desc: str = "features",
+    keep_pixels: bool = False,
 ) -> dict[str, torch.Tensor]:
     """``method.features`` of every batch in ``loader`` (in eval mode), concatenated on the
-    CPU in float32, plus ``"labels"``."""
+    CPU in float32, plus ``"labels"``, and with ``keep_pixels`` the (transformed) images
+    flattened to ``(N, C*H*W)`` float32 as ``"pixels"`` (what :func:`flatten_pixels` returns,
+    from the same pass)."""
     was_training = method.training
     method.eval()
     parts: dict[str, list[torch.Tensor]] = {}
     labels = []
     try:
         for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False, unit="batch"):
+            if keep_pixels:
+                parts.setdefault("pixels", []).append(x.flatten(1).float().cpu())
             x = x.to(device, non_blocking=True)
             if channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["knn_accuracy", "knn_evaluate", "knn_predict"]
+__all__ = ["knn_accuracy", "knn_distance", "knn_evaluate", "knn_predict"]
 
 
 def _check_features(features: torch.Tensor, name: str) -> torch.Tensor:
@@ -200,3 +200,23 @@ def knn_evaluate(
     if num_classes >= 5:
         results["top5"] = correct5 / len(test_features)
     return results
+
+
+def knn_distance(bank: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """Mean cosine distance of each query to its ``k`` nearest bank rows (an anomaly score:
+    higher = farther from the bank; the one-class protocol's kNN baselines)."""
+    bank, queries = _check_features(bank, "bank"), _check_features(queries, "queries")
+    if bank.shape[1] != queries.shape[1] or len(bank) == 0:
+        raise ValueError(
+            f"knn_distance: bank {tuple(bank.shape)} and queries {tuple(queries.shape)} need the same "
+            "feature dimension and a non-empty bank"
+        )
+    if k < 1:
+        raise ValueError(f"knn_distance: k must be >= 1, got {k}")
+    bank_n, q_n = F.normalize(bank.float(), dim=1), F.normalize(queries.float(), dim=1)
+    k = min(k, len(bank_n))
+    out = []
+    for chunk in q_n.split(1024):
+        sims = (chunk @ bank_n.T).topk(k, dim=1).values
+        out.append(1.0 - sims.mean(1))
+    return torch.cat(out)

@@ -2,13 +2,14 @@
 
 from .encoders import ENCODERS, NORMS, SmallCNN, build_encoder, small_cnn
 from .heads import ProjectedEncoder, ProjectionHead, with_projector
-from .inference import InferenceNetwork
+from .inference import MIN_VAR, InferenceNetwork
 from .resnet import resnet18, resnet50
 
 __all__ = [
     "ENCODERS",
     "NORMS",
     "InferenceNetwork",
+    "MIN_VAR",
     "ProjectedEncoder",
     "ProjectionHead",
     "SmallCNN",

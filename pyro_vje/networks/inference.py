@@ -7,7 +7,11 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from ..distributions import NORM_EPS
+#: Appendix A ("Stability"): the floor added to the softplus variance,
+#: ``sigma^2 = softplus(h) + MIN_VAR`` — "a small constant (e.g. 1e-6)". It keeps the
+#: posterior (and the likelihood's per-feature scale, which is the same sigma) away from
+#: zero. The same value as, but independent of, the norm floor in ``distributions.normalize``.
+MIN_VAR = 1e-6
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -35,7 +39,7 @@ class InferenceNetwork(PyroModule):
     :param hidden: bottleneck width.
     :param depth: number of hidden layers (>= 1).
     :param activation: ``"relu"``, ``"gelu"`` or ``"silu"``.
-    :param min_var: floor added to the softplus variance.
+    :param min_var: floor added to the softplus variance (default :data:`MIN_VAR`).
     """
 
     def __init__(
@@ -44,7 +48,7 @@ class InferenceNetwork(PyroModule):
         hidden: int = 128,
         depth: int = 3,
         activation: str = "relu",
-        min_var: float = NORM_EPS,
+        min_var: float = MIN_VAR,
     ):
         super().__init__()
         if dim < 1 or hidden < 1 or depth < 1:

@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .. import score as scoring
-from ..data import DATASET_INFO, TwoViews, dataset_classes, train_transform
-from ..evaluation.features import extract_features, flatten_pixels
+from ..data import TwoViews, build_dataset, dataset_classes, dataset_labels, train_transform
+from ..evaluation.features import extract_features
+from ..evaluation.knn import knn_distance
+from ..evaluation.metrics import auroc
 from ..training.config import TrainConfig
-from ..training.loaders import build_eval_sets
+from ..training.loaders import build_eval_sets, test_split_name
 from ..training.logger import json_safe
 from ..training.trainer import Trainer
 
@@ -55,17 +55,6 @@ PAPER_ONE_CLASS = {
 DIGITS_ONE_CLASS = {"batch_size": 64, "lr": 0.01, "df": 0.5, "beta": 1.0, "epochs": 20, "warmup_epochs": 2}
 
 
-def knn_distance(bank: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:
-    """Mean cosine distance of each query to its ``k`` nearest bank rows (an anomaly score)."""
-    bank_n, q_n = F.normalize(bank.float(), dim=1), F.normalize(queries.float(), dim=1)
-    k = min(k, len(bank_n))
-    out = []
-    for chunk in q_n.split(1024):
-        sims = (chunk @ bank_n.T).topk(k, dim=1).values
-        out.append(1.0 - sims.mean(1))
-    return torch.cat(out)
-
-
 def run_class(
     config: TrainConfig,
     normal_class: int,
@@ -86,40 +75,29 @@ def run_class(
     trainer = Trainer(cfg, resume=resume)
     trainer.fit()
     vje = trainer.method.eval()
-    device = trainer.device
+    device, data = trainer.device, trainer.data  # the trainer's bank and test loaders, reused
 
-    bank_set, test_set, _ = build_eval_sets(cfg)
-    loader = DataLoader(test_set, batch_size=256, num_workers=cfg.num_workers)
-    bank_loader = DataLoader(bank_set, batch_size=256, num_workers=cfg.num_workers)
-    scores = {
-        k: v.numpy() for k, v in scoring.score(vje, loader, device=device, progress=cfg.progress).items()
-    }
-    if posterior_samples > 0:
-        sampled = scoring.score(
-            vje,
-            loader,
-            which=("joint",),
-            posterior="samples",
-            num_samples=posterior_samples,
-            device=device,
-            seed=cfg.seed,
-        )
-        scores[f"joint_samples{posterior_samples}"] = sampled["joint"].numpy()
-    if tta_views > 0:
-        info = DATASET_INFO[cfg.dataset]
-        size = cfg.image_size or info.image_size
-        views_set = build_eval_sets(cfg, transform=TwoViews(train_transform(info, size)))[1]
-        views = DataLoader(views_set, batch_size=256, num_workers=0)
-        tta = scoring.tta_score(vje, views, tta_views, which=("joint",), seed=cfg.seed, device=device)
-        scores[f"joint_tta{tta_views}"] = tta["joint"].numpy()
-
+    tta_loader = None
+    if tta_views > 0:  # the test images again, as view pairs of the training augmentation
+        views = TwoViews(train_transform(data.info, data.image_size))
+        tta_loader = DataLoader(build_eval_sets(cfg, transform=views)[1], batch_size=256, num_workers=0)
+    # one pass over the test split: every score, z for kNN, pixels for the raw-pixel baseline
+    scores, test = scoring.score_split(
+        vje,
+        data.test_loader,
+        device=device,
+        posterior_samples=posterior_samples,
+        tta_loader=tta_loader,
+        tta_views=tta_views,
+        seed=cfg.seed,
+        keep_pixels=True,
+        progress=cfg.progress,
+    )
     # kNN-distance scores: raw pixels (no training) and VJE's z, bank = this class's training images
-    bank_px, _ = flatten_pixels(bank_loader)
-    test_px, labels = flatten_pixels(loader)
-    scores["knn_raw_pixels"] = knn_distance(bank_px, test_px, knn_k).numpy()
-    bank = extract_features(vje, bank_loader, device)
-    test = extract_features(vje, loader, device)
+    bank = extract_features(vje, data.bank_loader, device, keep_pixels=True)
+    scores["knn_raw_pixels"] = knn_distance(bank["pixels"], test["pixels"], knn_k).numpy()
     scores["knn_z"] = knn_distance(bank["z"], test["z"], knn_k).numpy()
+    labels = test["labels"]
     arrays = {f"score_{k}": v for k, v in scores.items()}
     arrays["labels"] = labels.numpy()
     arrays["normal_class"] = np.array(normal_class)
@@ -138,7 +116,7 @@ def class_aurocs(arrays: dict[str, np.ndarray]) -> dict[str, float]:
     out = {}
     for key, values in arrays.items():
         if key.startswith("score_"):
-            out[key[len("score_") :]] = scoring.auroc(values[inlier], values[~inlier])
+            out[key[len("score_") :]] = auroc(values[inlier], values[~inlier])
     return out
 
 
@@ -179,7 +157,11 @@ def run_one_class(
     """The protocol for ``classes`` (default: all); returns and writes the summary."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _, test_set, num_classes = build_eval_sets(dataclasses.replace(config, normal_class=None))
+    # the test split's classes: its file list and labels only (no transform, no image cache)
+    test_set = build_dataset(
+        config.dataset, test_split_name(config.dataset), root=config.data_dir, download=config.download
+    )
+    num_classes = int(dataset_labels(test_set).max()) + 1
     try:
         names = dataset_classes(test_set)
     except Exception:  # noqa: BLE001 - any data set without class names
@@ -260,7 +242,6 @@ __all__ = [  # noqa: RUF022
     "DIGITS_ONE_CLASS",
     "PAPER_ONE_CLASS",
     "class_aurocs",
-    "knn_distance",
     "markdown_table",
     "mean_posterior_stats",
     "run_class",

@@ -16,39 +16,40 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from .. import score as scoring
-from ..data import DATASET_INFO, TwoViews, train_transform
-from ..data.ood import build_ood_dataset, ood_transform
+from ..data import TwoViews, dataset_info, narrow, subset_indices, train_transform
+from ..data.ood import build_ood_dataset, ood_train_transform, ood_transform
+from ..evaluation.metrics import ood_metrics
 from ..training.distributed import resolve_device
 from ..training.export import load_run
 from ..training.loaders import build_eval_sets
 from ..training.logger import json_safe
 
 
-def _limit(ds: Dataset, n: int | None, seed: int) -> Dataset:
-    if n is None or n >= len(ds):
-        return ds
-    keep = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
-    return Subset(ds, keep.tolist())
+def _limit(ds: Dataset | None, n: int | None, seed: int) -> Dataset | None:
+    """At most ``n`` images of ``ds`` at random (labels are irrelevant to OOD scoring)."""
+    if ds is None:
+        return None
+    return narrow(ds, subset_indices(np.full(len(ds), -1), n, seed, balanced=False))
+
+
+def _loader(ds: Dataset | None) -> DataLoader | None:
+    return None if ds is None else DataLoader(ds, batch_size=256, shuffle=False)
 
 
 def _scores(vje, ds: Dataset, device, *, posterior_samples: int, tta_views: int, tta_set, progress: bool):
-    loader = DataLoader(ds, batch_size=256, shuffle=False)
-    out = {k: v.numpy() for k, v in scoring.score(vje, loader, device=device, progress=progress).items()}
-    if posterior_samples > 0:
-        sampled = scoring.score(
-            vje, loader, which=("joint",), posterior="samples", num_samples=posterior_samples, device=device
-        )
-        out[f"joint_samples{posterior_samples}"] = sampled["joint"].numpy()
-    if tta_views > 0 and tta_set is not None:
-        views = DataLoader(tta_set, batch_size=256, shuffle=False)
-        out[f"joint_tta{tta_views}"] = scoring.tta_score(
-            vje, views, tta_views, which=("joint",), device=device
-        )["joint"].numpy()
-    return out
+    scores, _ = scoring.score_split(
+        vje,
+        _loader(ds),
+        device=device,
+        posterior_samples=posterior_samples,
+        tta_loader=_loader(tta_set),
+        tta_views=tta_views,
+        progress=progress,
+    )
+    return scores
 
 
 def run_ood(
@@ -74,18 +75,16 @@ def run_ood(
     config, vje = load_run(run, checkpoint, dev)
     if data_dir is not None:
         config = dataclasses.replace(config, data_dir=data_dir)
-    info = DATASET_INFO[config.dataset]
-    size = config.image_size or info.image_size
+    info = dataset_info(config.dataset, image_size=config.image_size, count_classes=False)
     _, test_set, _ = build_eval_sets(config)
     test_set = _limit(test_set, limit, config.seed)
     tta_in = None
     if tta_views > 0:
         tta_in = _limit(
-            build_eval_sets(config, transform=TwoViews(train_transform(info, size)))[1], limit, config.seed
+            build_eval_sets(config, transform=TwoViews(train_transform(info)))[1], limit, config.seed
         )
     kwargs = {"posterior_samples": posterior_samples, "tta_views": tta_views, "progress": progress}
-    with torch.no_grad():
-        s_in = _scores(vje, test_set, dev, tta_set=tta_in, **kwargs)
+    s_in = _scores(vje, test_set, dev, tta_set=tta_in, **kwargs)
     results: dict[str, dict[str, dict[str, float]]] = {}
     all_scores = {}
     for spec in ood:
@@ -95,30 +94,20 @@ def run_ood(
             "in_root": config.data_dir,
             "download": download,
         }
-        ds = _limit(
-            build_ood_dataset(spec, transform=ood_transform(info, size), **common), limit, config.seed + 1
-        )
+        ds = _limit(build_ood_dataset(spec, transform=ood_transform(info), **common), limit, config.seed + 1)
         tta_out = None
         if tta_views > 0:
             tta_out = _limit(
-                build_ood_dataset(spec, transform=TwoViews(_ood_train_transform(info, size)), **common),
+                build_ood_dataset(spec, transform=TwoViews(ood_train_transform(info)), **common),
                 limit,
                 config.seed + 1,
             )
         s_out = _scores(vje, ds, dev, tta_set=tta_out, **kwargs)
-        results[spec] = {name: scoring.ood_metrics(s_in[name], s_out[name]) for name in s_in}
+        results[spec] = {name: ood_metrics(s_in[name], s_out[name]) for name in s_in}
         all_scores[spec] = s_out
     if out is not None:
         _write(Path(out), results, s_in, all_scores, figures)
     return results
-
-
-def _ood_train_transform(info, size):
-    from torchvision import transforms as T
-
-    from ..data.ood import MatchImageFormat
-
-    return T.Compose([MatchImageFormat(info, size), *train_transform(info, size).transforms])
 
 
 def markdown_table(results: dict[str, dict[str, dict[str, float]]]) -> str:

@@ -77,6 +77,8 @@ def test_dataset_info_resolves_imagefolder(tmp_path):
     assert dataset_info("cifar10") == DATASET_INFO["cifar10"]
     with pytest.raises(ValueError, match="found at load time"):
         dataset_info("imagefolder")
+    unknown = dataset_info("imagefolder", image_size=48, count_classes=False)
+    assert unknown.num_classes == 0 and unknown.image_size == 48
 
 
 # --- digits -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pyro_vje.data.ood import (
     ShiftedDataset,
     blur_kernel_size,
     build_ood_dataset,
+    ood_train_transform,
     ood_transform,
 )
 
@@ -306,6 +307,20 @@ def test_ood_transform_converts_formats():
     image = PILDataset(n=1)[0][0].resize((32, 32))
     assert torch.equal(to_cifar(image), eval_transform(CIFAR)(image))
     assert "tensor" in repr(MatchImageFormat(DIGITS))
+
+
+def test_ood_train_transform_augments_after_matching_the_format():
+    """The TTA views of OOD images: any image format in, the in-distribution augmentation's output."""
+    augment = ood_train_transform(CIFAR, 24)
+    assert augment(Image.new("L", (40, 50))).shape == (3, 24, 24)
+    assert augment(torch.rand(1, 8, 8)).shape == (3, 24, 24)
+    torch.manual_seed(0)
+    a = augment(PILDataset(n=1)[0][0])
+    torch.manual_seed(0)
+    b = augment(PILDataset(n=1)[0][0])
+    torch.manual_seed(1)
+    c = augment(PILDataset(n=1)[0][0])
+    assert torch.equal(a, b) and not torch.equal(a, c)  # random augmentation, seeded by torch
 
 
 # --- errors ----------------------------------------------------------------------------------------

@@ -69,3 +69,28 @@ def test_bad_labels_and_n_type():
         balanced_subset_indices(np.zeros((3, 3)), 2)
     with pytest.raises(TypeError):
         balanced_subset_indices([0, 1], 1.5)
+
+
+def test_subset_indices_narrows_a_split_one_way():
+    from pyro_vje.data import narrow, subset_indices
+
+    labels = labels_of([30, 20, 10])
+    assert subset_indices(labels) is None
+    one = subset_indices(labels, normal_class=1)
+    assert one == sorted(np.flatnonzero(labels == 1).tolist())
+    few = subset_indices(labels, 5, seed=2, normal_class=1)
+    assert len(few) == 5 and set(few) <= set(one) and few == sorted(few)
+    assert subset_indices(labels, 12, seed=0) == balanced_subset_indices(labels, 12, seed=0).tolist()
+    plain = subset_indices(labels, 7, seed=3, balanced=False)
+    assert plain == sorted(np.random.default_rng(3).permutation(len(labels))[:7].tolist())
+    assert (
+        subset_indices(labels, 60, balanced=False) is None and subset_indices(labels, 60, clip=True) is None
+    )
+    unlabelled = subset_indices(-np.ones(50, dtype=int), 9, seed=1)
+    assert len(set(unlabelled)) == 9 and unlabelled == sorted(unlabelled)
+    with pytest.raises(ValueError, match="larger than the 'test' split"):
+        subset_indices(labels, 61, split="test")
+    with pytest.raises(ValueError, match="normal_class 7"):
+        subset_indices(labels, normal_class=7)
+    data = list(range(60))
+    assert narrow(data, None) is data and list(narrow(data, [3, 1])) == [3, 1]

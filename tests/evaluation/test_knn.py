@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_vje.evaluation import knn_accuracy, knn_evaluate, knn_predict
+from pyro_vje.evaluation import knn_accuracy, knn_distance, knn_evaluate, knn_predict
 
 
 def _numpy_weighted_knn(train, train_labels, test, num_classes, k, temperature):
@@ -153,3 +153,17 @@ def test_knn_on_cuda_matches_cpu():
     cpu = knn_evaluate(train, labels, test, test_labels, 10, k=20)
     gpu = knn_evaluate(train.cuda(), labels.cuda(), test.cuda(), test_labels.cuda(), 10, k=20)
     assert gpu == pytest.approx(cpu)
+
+
+def test_knn_distance_matches_numpy():
+    rng = np.random.default_rng(0)
+    bank, queries = rng.normal(size=(20, 6)), rng.normal(size=(7, 6))
+    b = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    expected = [1 - np.sort(b @ qi)[-3:].mean() for qi in q]
+    got = knn_distance(torch.tensor(bank), torch.tensor(queries), k=3)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="feature dimension"):
+        knn_distance(torch.tensor(bank), torch.tensor(queries[:, :4]))
+    with pytest.raises(ValueError, match="k must be"):
+        knn_distance(torch.tensor(bank), torch.tensor(queries), k=0)

@@ -5,16 +5,15 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 from pyro_vje.cli import main
 from pyro_vje.data import dataset_labels
-from pyro_vje.protocols.one_class import knn_distance, markdown_table, summarize
+from pyro_vje.protocols.one_class import markdown_table, summarize
 from pyro_vje.protocols.sweep import pearson
 from pyro_vje.training import TrainConfig
 from pyro_vje.training.distributed import DistInfo
 from pyro_vje.training.loaders import build_run_data
-from tests.test_score import hand_auroc
+from tests.evaluation.test_metrics import hand_auroc
 
 TINY = ["--epochs", "1", "--max-steps-per-epoch", "2", "--no-progress", "--no-tensorboard", "--hidden", "16"]
 
@@ -127,16 +126,6 @@ def test_score_cli_with_synthetic_shifts(tmp_path, capsys):
     assert "joint_tta1" in results["invert"] and (out / "figures" / "roc_invert.png").is_file()
     assert main(["score", str(run), "--ood", "nonsense", "--no-progress"]) == 2
     assert "nonsense" in capsys.readouterr().err
-
-
-def test_knn_distance_matches_numpy():
-    rng = np.random.default_rng(0)
-    bank, queries = rng.normal(size=(20, 6)), rng.normal(size=(7, 6))
-    b = bank / np.linalg.norm(bank, axis=1, keepdims=True)
-    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    expected = [1 - np.sort(b @ qi)[-3:].mean() for qi in q]
-    got = knn_distance(torch.tensor(bank), torch.tensor(queries), k=3)
-    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
 
 
 def test_summary_table_and_pearson():
