@@ -16,7 +16,6 @@ interrupted and rerun, or run for a few classes at a time. ``<out>/results.json`
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from ..evaluation.metrics import auroc
 from ..training.config import TrainConfig
 from ..training.loaders import build_eval_sets, test_split_name
 from ..training.logger import json_safe
+from ..training.rundir import atomic_write, atomic_write_json
 from ..training.trainer import Trainer
 
 log = logging.getLogger("pyro_vje")
@@ -102,9 +102,7 @@ def run_class(
     arrays["labels"] = labels.numpy()
     arrays["normal_class"] = np.array(normal_class)
     arrays["variances"] = test["scale"].square().numpy().astype(np.float32)
-    tmp = class_dir / "scores.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, done)
+    atomic_write(done, lambda f: np.savez(f, **arrays))
     return arrays
 
 
@@ -185,9 +183,7 @@ def run_one_class(
 
 def _write_summary(out_dir: Path, per_class: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
     results = summarize(per_class)
-    tmp = out_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(json_safe(results), indent=2) + "\n")
-    os.replace(tmp, out_dir / "results.json")
+    atomic_write_json(json_safe(results), out_dir / "results.json")
     (out_dir / "results.md").write_text(
         "One-class AUROC (inlier = the class trained on; higher score = more anomalous)\n\n"
         + markdown_table(results)

@@ -10,7 +10,6 @@ score of :mod:`pyro_vje.score`: AUROC, AUPR (out and in as positives) and FPR at
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..training.distributed import resolve_device
 from ..training.export import load_run
 from ..training.loaders import build_eval_sets
 from ..training.logger import json_safe
+from ..training.rundir import atomic_write_json
 
 
 def _limit(ds: Dataset | None, n: int | None, seed: int) -> Dataset | None:
@@ -129,9 +129,7 @@ def markdown_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 def _write(out_dir: Path, results, s_in, all_scores, figures: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "ood.json.tmp"
-    tmp.write_text(json.dumps(json_safe(results), indent=2) + "\n")
-    os.replace(tmp, out_dir / "ood.json")
+    atomic_write_json(json_safe(results), out_dir / "ood.json")
     (out_dir / "ood.md").write_text(markdown_table(results))
     np.savez(
         out_dir / "scores.npz",

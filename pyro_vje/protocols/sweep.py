@@ -11,7 +11,6 @@ and 0.817) and heatmaps in ``figures/``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from ..training.config import TrainConfig
 from ..training.logger import json_safe
+from ..training.rundir import atomic_write_json
 from .one_class import mean_posterior_stats, run_one_class
 
 PAPER_BETAS = (0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
@@ -84,9 +84,7 @@ def run_sweep(
         "best": _best(grids, betas, dfs),
         "cells": cells,
     }
-    tmp = out_dir / "sweep.json.tmp"
-    tmp.write_text(json.dumps(json_safe(summary), indent=2) + "\n")
-    os.replace(tmp, out_dir / "sweep.json")
+    atomic_write_json(json_safe(summary), out_dir / "sweep.json")
     (out_dir / "sweep.md").write_text(_markdown(summary))
     if figures:
         from .plots import plot_correlation, plot_sweep_heatmap

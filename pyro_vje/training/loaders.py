@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
@@ -20,10 +19,10 @@ from ..data import (
     DATASET_INFO,
     DatasetInfo,
     TwoViews,
-    balanced_subset_indices,
     build_dataset,
     dataset_labels,
     eval_transform,
+    subset_indices,
     train_transform,
 )
 from .config import TrainConfig
@@ -54,26 +53,19 @@ def test_split_name(dataset: str) -> str:
 def _subset(
     config: TrainConfig, split: str, n: int | None, seed: int, clip: bool = False
 ) -> list[int] | None:
+    """The indices of ``split`` that the run reads (:func:`~pyro_vje.data.subset_indices`)."""
     one_class = config.normal_class is not None and split in ("train", config.train_split)
     if n is None and not one_class:
         return None
     plain = build_dataset(config.dataset, split, root=config.data_dir, download=config.download)
-    labels = dataset_labels(plain)
-    if one_class:  # the one-class protocol: this class's images (n of them, if given)
-        members = np.flatnonzero(labels == config.normal_class)
-        if len(members) == 0:
-            raise ValueError(f"normal_class {config.normal_class}: no such class in the {split!r} split")
-        if n is not None and n < len(members):
-            members = np.sort(np.random.default_rng(seed).permutation(members)[:n])
-        return [int(i) for i in members]
-    if clip and n >= len(labels):
-        return None
-    if n > len(labels):
-        raise ValueError(f"subset {n} is larger than the {split!r} split ({len(labels)} images)")
-    if (labels < 0).any():  # unlabelled images (STL-10): a plain deterministic random subset
-        generator = torch.Generator().manual_seed(seed)
-        return sorted(torch.randperm(len(labels), generator=generator)[:n].tolist())
-    return [int(i) for i in balanced_subset_indices(labels, n, seed=seed)]
+    return subset_indices(
+        dataset_labels(plain),
+        n,
+        seed,
+        normal_class=config.normal_class if one_class else None,
+        clip=clip,
+        split=split,
+    )
 
 
 def _eval_loader(ds: Dataset, batch: int, workers: int, pin_memory: bool) -> DataLoader:
