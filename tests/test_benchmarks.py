@@ -63,3 +63,19 @@ def test_cifar_small_learns_beyond_the_random_encoder(tmp_path):
     args = ["--epochs", "20", "--eval-every", "20", "--out", str(tmp_path / "run"), "--no-progress"]
     result = _load("cifar_small").main(args)
     assert result["curve"][-1]["knn_z"] > result["knn_z_random_init"] + 0.03
+
+
+def test_throughput_benchmark_runs(tmp_path):
+    out = tmp_path / "throughput.json"
+    args = ["--subset", "24", "--batch", "8", "--image-size", "16", "--archs", "small_cnn"]
+    args += "--num-workers 0 --steps 1 --aug-steps 1 --objective-steps 1 --warmup 0".split()
+    args += ["--variants", "channels_last", "fused", "compile", "--threads", "1", "--json", str(out)]
+    result = _load("throughput").main(args)
+    saved = json.loads(out.read_text())
+    assert [(c["backend"], c["workers"]) for c in saved["configs"]] == [("per_image", 0), ("batched", 0)]
+    for row in saved["configs"]:
+        assert row["augment_images_per_s"] > 0 and row["train_images_per_s"] > 0 and row["peak_memory_mb"] > 0
+        assert row["epoch_s"] > 50_000 / row["train_images_per_s"]
+    assert saved["objective"][0]["ratio"] == result["objective"][0]["ratio"] > 0
+    assert saved["variants"][0]["channels_last_speedup"] > 0 and "fused_speedup" in saved["variants"][0]
+    assert "compile" in saved["skipped"] and saved["commit"] and saved["device"] == "cpu"
