@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, Subset
+from torch.utils.data import ConcatDataset, Dataset, DistributedSampler, Subset
 from torchvision import datasets as tvd
 
 from .datasets import CachedImageFolder, DigitsDataset
 
-__all__ = ["TwoViewTensorLoader", "in_memory_images", "view_seed"]
+__all__ = ["Normalized", "TwoViewTensorLoader", "in_memory_images", "view_seed"]
 
 BatchAugment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -56,6 +56,9 @@ def in_memory_images(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = in_memory_images(ds.dataset)
         idx = torch.as_tensor(np.asarray(ds.indices, dtype=np.int64))
         return images[idx], labels[idx]
+    if isinstance(ds, ConcatDataset):  # e.g. STL-10's train+unlabeled
+        parts = [in_memory_images(part) for part in ds.datasets]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     if isinstance(ds, CachedImageFolder):
         images = torch.from_numpy(ds.images).permute(0, 3, 1, 2)
         return images.contiguous(), torch.from_numpy(ds.targets).long()
@@ -70,6 +73,35 @@ def in_memory_images(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         f"{type(ds).__name__} is not held in memory as one array (it decodes images when indexed); "
         f"build it with cache=True (CachedImageFolder) or use the per-image DataLoader path"
     )
+
+
+class Normalized:
+    """``augment`` followed by per-channel normalization: ``(augment(x, g) - mean) / std``.
+
+    For batch augmentations that end in ``[0, 1]`` pixels, such as
+    :class:`~pyro_vje.data.digits.DigitsTwoViews` (the per-image digits recipe normalizes too).
+    """
+
+    def __init__(self, augment: BatchAugment, mean: tuple[float, ...], std: tuple[float, ...]):
+        self.augment = augment
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self._stats: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        views = self.augment(images, generator)
+        key = (views.device, views.dtype)
+        if key not in self._stats:  # made once per device: a fresh host-to-device copy would synchronize
+            shape = (1, -1, 1, 1)
+            self._stats[key] = tuple(
+                torch.tensor(v, dtype=views.dtype, device=views.device).view(shape)
+                for v in (self.mean, self.std)
+            )
+        mean, std = self._stats[key]
+        return (views - mean) / std
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.augment!r}, mean={self.mean}, std={self.std})"
 
 
 class TwoViewTensorLoader:

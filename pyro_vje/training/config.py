@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 AMP_MODES = ("auto", "bf16", "none")
+AUGMENT_BACKENDS = ("auto", "batched", "per_image")
 GROUPS = ("model", "data", "optimization", "evaluation and logging", "run")
 
 
@@ -167,7 +168,16 @@ class TrainConfig:
     image_size: int | None = setting(None, "input size (default: the data set's)", "data")
     cache: bool = setting(False, "decode an image folder once into memory", "data")
     augment: str = setting("default", "default (MoCo v2; the 8x8 recipe for digits) or none", "data")
-    num_workers: int = setting(0, "data-loading processes", "data")
+    augment_backend: str = setting(
+        "auto",
+        "where training views are made: batched (whole batches on the training device, from the "
+        "images held in memory), per_image (torchvision on PIL images, in DataLoader workers), or "
+        "auto: batched for CIFAR-10/100, STL-10 and --cache folders, per_image otherwise",
+        "data",
+    )
+    num_workers: int = setting(
+        0, "data-loading processes (per_image views; kept alive across epochs)", "data"
+    )
 
     # optimization (paper: SGD, momentum 0.9, lr 0.05 x batch/256, wd 5e-6, 10-epoch warm-up, cosine)
     epochs: int = setting(60, "training epochs", "optimization")
@@ -255,6 +265,7 @@ class TrainConfig:
         _choice("linear_probe", self.linear_probe, ("none", "fast", "full"))
         _choice("norm", self.norm, ("batch", "group", "none"))
         _choice("augment", self.augment, ("default", "none"))
+        _choice("augment_backend", self.augment_backend, AUGMENT_BACKENDS)
         for name in ("epochs", "batch_size", "knn_k", "eval_every"):
             _at_least_one(name, getattr(self, name))
         self.options.validate()

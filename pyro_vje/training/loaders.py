@@ -1,10 +1,26 @@
 """Data loaders of a run: two-view training batches, and un-augmented evaluation splits.
 
-The training loader always uses a :class:`~torch.utils.data.DistributedSampler`
+The training order always comes from a :class:`~torch.utils.data.DistributedSampler`
 (one replica for a single process), seeded by the run's seed and the epoch:
 the order of a run is a pure function of (seed, epoch), which is what makes
 ``--resume`` exact and makes a torchrun run see the same global batches as a
 single process with the same global batch size.
+
+The views are made one of two ways (``augment_backend``, :func:`augment_backend`):
+
+* ``batched``: the training images are held in memory as one ``uint8`` tensor on the
+  training device, and :class:`~pyro_vje.data.tensor_loader.TwoViewTensorLoader` makes
+  both views of a whole batch there (:class:`~pyro_vje.data.batched_views.BatchedMocoV2`;
+  digits: :class:`~pyro_vje.data.digits.DigitsTwoViews`), from a generator seeded by
+  (seed, epoch, rank). The default for CIFAR-10/100, STL-10 and cached folders.
+  A new run records the backend ``auto`` chose in ``config.json``; a resumed run keeps it.
+* ``per_image``: torchvision's transforms on PIL images in a DataLoader. With workers
+  (``num_workers > 0``) the workers stay alive across epochs, and each image's views are
+  drawn from a seed of (seed, epoch, index)
+  (:class:`~pyro_vje.data.per_image_views.PerImageViews`), so they do not depend on which
+  worker made them or on what it made before: resuming at an epoch starts fresh workers
+  and sees the same views. Without workers the views come from the
+  global torch RNG, whose state the checkpoint keeps.
 """
 
 from __future__ import annotations
@@ -18,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from ..data import (
     DATASET_INFO,
     DatasetInfo,
+    DigitsTwoViews,
     TwoViews,
     build_dataset,
     dataset_labels,
@@ -25,6 +42,9 @@ from ..data import (
     subset_indices,
     train_transform,
 )
+from ..data.batched_views import BatchedMocoV2
+from ..data.per_image_views import EpochIndices, PerImageViews
+from ..data.tensor_loader import Normalized, TwoViewTensorLoader, in_memory_images, view_seed
 from .config import TrainConfig
 from .distributed import DistInfo
 
@@ -34,16 +54,19 @@ class RunData:
     info: DatasetInfo
     image_size: int
     num_classes: int
-    train_loader: DataLoader
-    train_sampler: DistributedSampler
+    train_loader: DataLoader | TwoViewTensorLoader
+    train_sampler: DistributedSampler | EpochIndices
     loader_generator: torch.Generator
     bank_loader: DataLoader  # labelled training images, no augmentation (kNN bank / probe training)
     test_loader: DataLoader
+    augment_backend: str = "per_image"  # how the views are made: "batched" or "per_image"
 
     def set_epoch(self, epoch: int, seed: int, rank: int = 0) -> None:
-        """Fix this epoch's order (seed, epoch) and worker seeds (seed, epoch, rank)."""
+        """Fix this epoch's order (seed, epoch) and views (seed, epoch, rank)."""
         self.train_sampler.set_epoch(epoch)
-        self.loader_generator.manual_seed(seed * 1_000_003 + epoch + 7_919 * rank)
+        if isinstance(self.train_loader, TwoViewTensorLoader):
+            self.train_loader.set_epoch(epoch)
+        self.loader_generator.manual_seed(view_seed(seed, epoch, rank))
 
 
 def test_split_name(dataset: str) -> str:
@@ -101,42 +124,102 @@ def build_eval_sets(
     return bank_set, test_set, num_classes
 
 
-def build_run_data(config: TrainConfig, dist: DistInfo, per_rank_batch: int, pin_memory: bool) -> RunData:
-    """Datasets, samplers and loaders for ``config`` (see the module docstring)."""
+def augment_backend(config: TrainConfig, train_set: Dataset) -> str:
+    """``config.augment_backend`` resolved for ``train_set`` (built without a transform).
+
+    ``auto`` is ``batched`` when the images are held in memory (:func:`in_memory_images`:
+    torchvision's CIFAR-10/100 and STL-10, a ``--cache`` folder) and augmented, except for
+    digits, whose per-image recipe stays the default; ``per_image`` otherwise. An explicit
+    ``batched`` that cannot be honoured is an error saying why.
+    """
+    choice = config.augment_backend
+    if choice == "per_image":
+        return choice
+    try:
+        in_memory_images(train_set)
+        reason = None
+    except TypeError:
+        reason = f"the {config.dataset} images are not held in memory: add --cache (cache: true)"
+    if config.augment != "default":
+        reason = f"augment={config.augment!r} has no batched form (batched views are the default recipe)"
+    if choice == "batched":
+        if reason:
+            raise ValueError(f"augment_backend 'batched': {reason}, or use augment_backend per_image")
+        return choice
+    return "batched" if reason is None and config.dataset != "digits" else "per_image"
+
+
+def batched_augment(info: DatasetInfo, image_size: int) -> Callable:
+    """The batched form of :func:`~pyro_vje.data.transforms.train_transform` for ``info``'s data set."""
+    if info.name == "digits":
+        if image_size != info.image_size:
+            raise ValueError(f"digits are {info.image_size}x{info.image_size} px; image_size={image_size}")
+        return Normalized(DigitsTwoViews(), info.mean, info.std)
+    return BatchedMocoV2(image_size, info.mean, info.std)
+
+
+def build_run_data(
+    config: TrainConfig,
+    dist: DistInfo,
+    per_rank_batch: int,
+    pin_memory: bool,
+    device: torch.device | str = "cpu",
+) -> RunData:
+    """Datasets, samplers and loaders for ``config`` (see the module docstring); batched views are
+    made on ``device``."""
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
     common = {"root": config.data_dir, "download": config.download, "cache": config.cache}
-    augment = train_transform(info, size) if config.augment == "default" else eval_transform(info, size)
     train_indices = _subset(config, config.train_split, config.subset, config.seed)
-    train_set = build_dataset(
-        config.dataset, config.train_split, transform=TwoViews(augment), indices=train_indices, **common
-    )
+    train_set = build_dataset(config.dataset, config.train_split, indices=train_indices, **common)
     bank_set, test_set, num_classes = build_eval_sets(config)
     if len(train_set) < per_rank_batch * dist.world_size:
         raise ValueError(
             f"the training set has {len(train_set)} images, fewer than one global batch "
             f"({per_rank_batch * dist.world_size}); lower batch_size or enlarge subset"
         )
-    sampler = DistributedSampler(
-        train_set,
-        num_replicas=dist.world_size,
-        rank=dist.rank,
-        shuffle=True,
-        seed=config.seed,
-        drop_last=True,
-    )
+    backend = augment_backend(config, train_set)
     generator = torch.Generator()
     workers = config.num_workers
-    train_loader = DataLoader(
-        train_set,
-        batch_size=per_rank_batch,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=pin_memory,
-        drop_last=True,
-        generator=generator,
-        prefetch_factor=4 if workers > 0 else None,
-    )
+    if backend == "batched":
+        images, labels = in_memory_images(train_set)
+        train_loader: DataLoader | TwoViewTensorLoader = TwoViewTensorLoader(
+            images,
+            labels,
+            batched_augment(info, size),
+            per_rank_batch,
+            device=device,
+            seed=config.seed,
+            num_replicas=dist.world_size,
+            rank=dist.rank,
+        )
+        sampler: DistributedSampler | EpochIndices = train_loader.sampler
+    else:
+        augment = train_transform(info, size) if config.augment == "default" else eval_transform(info, size)
+        # with workers: views seeded per (seed, epoch, index), so the workers can live across epochs
+        seeded = workers > 0
+        views = PerImageViews(train_set, TwoViews(augment), seed=config.seed if seeded else None)
+        sampler = DistributedSampler(
+            views,
+            num_replicas=dist.world_size,
+            rank=dist.rank,
+            shuffle=True,
+            seed=config.seed,
+            drop_last=True,
+        )
+        if seeded:
+            sampler = EpochIndices(sampler)
+        train_loader = DataLoader(
+            views,
+            batch_size=per_rank_batch,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            drop_last=True,
+            generator=generator,
+            prefetch_factor=4 if workers > 0 else None,
+            persistent_workers=workers > 0,
+        )
     eval_batch = max(256, per_rank_batch)
     return RunData(
         info=info,
@@ -147,4 +230,5 @@ def build_run_data(config: TrainConfig, dist: DistInfo, per_rank_batch: int, pin
         loader_generator=generator,
         bank_loader=_eval_loader(bank_set, eval_batch, workers, pin_memory),
         test_loader=_eval_loader(test_set, eval_batch, workers, pin_memory),
+        augment_backend=backend,
     )

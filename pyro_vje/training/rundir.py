@@ -166,7 +166,12 @@ def check_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, TrainConfig]
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise FileNotFoundError(f"cannot resume: {run_dir / 'last.pt'} not found (give the run's --out)")
-        saved = config_from_dict(read_run_config(run_dir)).to_dict()
+        raw = read_run_config(run_dir)
+        # the views are made as the run made them: runs from before augment_backend, per image
+        raw.setdefault("augment_backend", "per_image")
+        if config.augment_backend == "auto":
+            config = config_from_dict({"augment_backend": raw["augment_backend"]}, base=config)
+        saved = config_from_dict(raw).to_dict()
         now = config.to_dict()
         differing = [
             k for k in {**saved, **now} if k not in RESUMABLE_OVERRIDES and saved.get(k) != now.get(k)

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ..evaluation import autocast, evaluate_method
 from .baselines import baseline_metrics
-from .config import TrainConfig
+from .config import TrainConfig, config_from_dict
 from .distributed import all_reduce_mean, any_true, barrier, init_distributed, on_main, resolve_device
 from .export import export_backbone
 from .figures import plot_training_curves
@@ -97,8 +97,14 @@ class Trainer:
 
         pyro.set_rng_seed(self.config.seed)  # torch, numpy and random: same initial weights on every rank
         self.data: RunData = build_run_data(
-            self.config, self.dist, self.per_rank_batch, pin_memory=self.device.type == "cuda"
+            self.config,
+            self.dist,
+            self.per_rank_batch,
+            pin_memory=self.device.type == "cuda",
+            device=self.device,
         )
+        if self.config.augment_backend == "auto":  # config.json records the choice; resume keeps it
+            self.config = config_from_dict({"augment_backend": self.data.augment_backend}, base=self.config)
         self.method = build_method(self.config, self.data.info.channels, self.data.image_size)
         if self.config.sync_bn and self.dist.enabled:
             self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
