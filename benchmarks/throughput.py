@@ -204,6 +204,19 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _current_memory_mb(device: torch.device) -> float:
+    """What the peak starts from: allocated CUDA memory, or the process's resident set (``VmRSS``)."""
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def _workers_peak_mb(iterator) -> float | None:
     """Sum of the DataLoader workers' peak RSS (``VmHWM``; pages they share are counted in each)."""
     workers = getattr(iterator, "_workers", None)
@@ -261,6 +274,7 @@ def _measure_config(arch, backend, workers, ds, images, labels, args, device) ->
     aug = _time_loader(make_loader(), args, device)
     row["augment_images_per_s"] = aug["batches"] * args.batch / aug["seconds"]
     memory = _reset_peak_memory(device)
+    row["memory_at_start_mb"] = _current_memory_mb(device)
     torch.manual_seed(args.seed)
     vje = _build_model(arch, device)
     step = _make_step(vje, device, **_default_precision(device))
@@ -434,14 +448,15 @@ def _print_config(row: dict, args, device, header: bool) -> None:
     if header:
         print(
             "| encoder | views | workers | device | batch | augment img/s | train img/s | step ms "
-            f"| epoch s ({args.epoch_images:,} img) | peak MB | workers peak MB |"
+            f"| epoch s ({args.epoch_images:,} img) | peak MB (at start) | workers peak MB |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
     workers_mb = f"{row['workers_peak_mb']:.0f}" if row["workers_peak_mb"] is not None else "-"
     print(
         f"| {row['arch']} | {row['backend']} | {row['workers']} | {device.type} | {args.batch} "
         f"| {row['augment_images_per_s']:.0f} | {row['train_images_per_s']:.0f} | {row['step_ms']:.1f} "
-        f"| {row['epoch_s']:.1f} | {row['peak_memory_mb']:.0f} | {workers_mb} |",
+        f"| {row['epoch_s']:.1f} | {row['peak_memory_mb']:.0f} ({row['memory_at_start_mb']:.0f}) "
+        f"| {workers_mb} |",
         flush=True,
     )
 
