@@ -75,7 +75,8 @@ def test_throughput_benchmark_runs(tmp_path):
     assert [(c["backend"], c["workers"]) for c in saved["configs"]] == [("per_image", 0), ("batched", 0)]
     for row in saved["configs"]:
         assert row["augment_images_per_s"] > 0 and row["train_images_per_s"] > 0
-        assert row["peak_memory_mb"] >= row["memory_at_start_mb"] > 0
+        # (the kernel batches its RSS counters per CPU: the two readings can differ by a few pages)
+        assert row["peak_memory_mb"] >= row["memory_at_start_mb"] - 1 > 0
         assert row["epoch_s"] > 50_000 / row["train_images_per_s"]
     assert saved["objective"][0]["ratio"] == result["objective"][0]["ratio"] > 0
     assert saved["variants"][0]["channels_last_speedup"] > 0 and "fused_speedup" in saved["variants"][0]

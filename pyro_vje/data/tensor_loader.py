@@ -30,7 +30,7 @@ from torchvision import datasets as tvd
 
 from .datasets import CachedImageFolder, DigitsDataset
 
-__all__ = ["Normalized", "TwoViewTensorLoader", "in_memory_images", "view_seed"]
+__all__ = ["InMemoryImages", "Normalized", "TwoViewTensorLoader", "in_memory_images", "view_seed"]
 
 BatchAugment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -73,6 +73,19 @@ def in_memory_images(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         f"{type(ds).__name__} is not held in memory as one array (it decodes images when indexed); "
         f"build it with cache=True (CachedImageFolder) or use the per-image DataLoader path"
     )
+
+
+class InMemoryImages(Dataset):
+    """``(image, label)`` pairs of an image tensor and its labels; ``targets`` are the labels."""
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor):
+        self.images, self.targets = images, targets
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.targets[index])
 
 
 class Normalized:
@@ -159,9 +172,9 @@ class TwoViewTensorLoader:
         self.epoch = 0
 
     @property
-    def dataset(self) -> torch.Tensor:
-        """The images (what ``len(loader.dataset)`` counts)."""
-        return self.images
+    def dataset(self) -> InMemoryImages:
+        """The images and labels as a data set (``len``, ``targets``, as ``DataLoader.dataset``)."""
+        return InMemoryImages(self.images, self.labels)
 
     def set_epoch(self, epoch: int) -> None:
         """Fix this epoch's order (seed, epoch) and views (seed, epoch, rank)."""

@@ -12,7 +12,7 @@ The views are made one of two ways (``augment_backend``, :func:`augment_backend`
   training device, and :class:`~pyro_vje.data.tensor_loader.TwoViewTensorLoader` makes
   both views of a whole batch there (:class:`~pyro_vje.data.batched_views.BatchedMocoV2`;
   digits: :class:`~pyro_vje.data.digits.DigitsTwoViews`), from a generator seeded by
-  (seed, epoch, rank). The default for CIFAR-10/100, STL-10 and cached folders.
+  (seed, epoch, rank). The default for CIFAR-10/100, STL-10, digits and cached folders.
   A new run records the backend ``auto`` chose in ``config.json``; a resumed run keeps it.
 * ``per_image``: torchvision's transforms on PIL images in a DataLoader. With workers
   (``num_workers > 0``) the workers stay alive across epochs, and each image's views are
@@ -128,8 +128,8 @@ def augment_backend(config: TrainConfig, train_set: Dataset) -> str:
     """``config.augment_backend`` resolved for ``train_set`` (built without a transform).
 
     ``auto`` is ``batched`` when the images are held in memory (:func:`in_memory_images`:
-    torchvision's CIFAR-10/100 and STL-10, a ``--cache`` folder) and augmented, except for
-    digits, whose per-image recipe stays the default; ``per_image`` otherwise. An explicit
+    torchvision's CIFAR-10/100 and STL-10, a ``--cache`` folder, digits) and augmented;
+    ``per_image`` otherwise. An explicit
     ``batched`` that cannot be honoured is an error saying why.
     """
     choice = config.augment_backend
@@ -146,7 +146,7 @@ def augment_backend(config: TrainConfig, train_set: Dataset) -> str:
         if reason:
             raise ValueError(f"augment_backend 'batched': {reason}, or use augment_backend per_image")
         return choice
-    return "batched" if reason is None and config.dataset != "digits" else "per_image"
+    return "batched" if reason is None else "per_image"
 
 
 def batched_augment(info: DatasetInfo, image_size: int) -> Callable:

@@ -8,7 +8,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from torchvision import datasets as tvd
 
-from pyro_vje.data import build_dataset
+from pyro_vje.data import build_dataset, dataset_labels
 from pyro_vje.data.batched_views import BatchedMocoV2
 from pyro_vje.data.datasets import CachedImageFolder
 from pyro_vje.data.digits import DigitsTwoViews
@@ -82,6 +82,8 @@ def test_views_are_the_augmentation_of_the_batch_with_the_epoch_generator():
     generator = torch.Generator().manual_seed(view_seed(3, 5, 0))
     assert torch.equal(x1, augment(images[y], generator)) and torch.equal(x2, augment(images[y], generator))
     assert x1.shape == (12, 3, 8, 8) and x1.dtype == torch.float32 and y.dtype == torch.long
+    # loader.dataset reads like a DataLoader's: len and labels without augmenting
+    assert len(loader.dataset) == 24 and dataset_labels(loader.dataset).tolist() == list(range(24))
 
 
 def test_digits_views_through_the_same_loader():
