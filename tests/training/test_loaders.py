@@ -58,7 +58,7 @@ def test_an_impossible_batched_backend_says_why(tmp_path):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_per_image_order_is_the_distributed_sampler_order(workers):
-    data = _data(num_workers=workers, subset=40)
+    data = _data(num_workers=workers, subset=40, augment_backend="per_image")
     data.set_epoch(3, seed=0)
     labels = torch.cat([y for _, y in data.train_loader])
     sampler = torch.utils.data.DistributedSampler(range(40), num_replicas=1, rank=0, seed=0, drop_last=True)
@@ -70,7 +70,7 @@ def test_per_image_order_is_the_distributed_sampler_order(workers):
 def test_per_image_views_with_workers_do_not_depend_on_the_worker_count():
     batches = {}
     for workers in (1, 2):
-        data = _data(num_workers=workers, subset=40)
+        data = _data(num_workers=workers, subset=40, augment_backend="per_image")
         data.set_epoch(2, seed=0)
         batches[workers] = [x1 for (x1, _), _ in data.train_loader]
         assert data.train_loader.persistent_workers
@@ -100,7 +100,7 @@ def test_config_json_records_the_backend_auto_chose_and_resume_keeps_it(tmp_path
     cfg = tiny(tmp_path, epochs=2, baselines=False)
     with pytest.raises(Interrupt):
         train(cfg, on_epoch_end=stop_after(1))
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["augment_backend"] == "per_image"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["augment_backend"] == "batched"
     train(cfg, resume=True)  # auto on the command line resumes with the recorded backend
     with pytest.raises(ValueError, match="augment_backend"):
-        train(tiny(tmp_path, epochs=2, augment_backend="batched"), resume=True)
+        train(tiny(tmp_path, epochs=2, augment_backend="per_image"), resume=True)
