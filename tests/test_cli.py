@@ -30,7 +30,7 @@ def test_train_on_digits_prints_the_comparison(run_dir, capsys):
 
 
 def test_train_resume_continues_with_the_saved_config(run_dir, capsys):
-    # the run is complete: resuming re-evaluates without training
+    # the run is complete: resuming trains nothing and prints its stored results
     assert main(["train", "--resume", "--out", str(run_dir), "--no-progress"]) == 0
     assert "VJE z" in capsys.readouterr().out
     assert main(["train", "--resume", "--out", str(run_dir), "--lr", "0.3", "--no-progress"]) == 2

@@ -390,7 +390,11 @@ class Trainer:
         if not self.dist.is_main:
             return {}
         path = self.run_dir / "results.json"
-        log.info("run %s already finished (%d epochs); its results are unchanged", self.run_dir, self.epoch)
+        log.warning(
+            "run %s already finished (%d epochs): nothing to train, its results are unchanged",
+            self.run_dir,
+            self.epoch,
+        )
         if path.is_file():
             return json.loads(path.read_text())
         rows = self.logger.rows
