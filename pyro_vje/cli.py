@@ -335,12 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "embed",
         help="write features (z, posterior mu and scale) of a data set to .npz, or export the backbone",
-        description="Encode every image of a split without augmentation and write z, mu, scale and labels "
-        "to an .npz file; --backbone writes the encoder's weights alone.",
+        description="Encode every image of a split (the test split by default; --split train for the "
+        "training images) without augmentation and write z, mu, scale and labels to an .npz file; "
+        "--backbone writes the encoder's weights alone.",
     )
     run_args(e)
     e.add_argument("--output", "-o", metavar="FEATURES.npz", help="where to write the features")
-    e.add_argument("--split", default="test", help="split to embed (train, test, ...)")
+    e.add_argument("--split", default="test", help="split to embed: train, test, ... (default: test)")
     e.add_argument("--dataset", help="another data set to embed (default: the run's)")
     e.add_argument("--download", action="store_true", help="let torchvision download --dataset")
     e.add_argument("--backbone", metavar="WEIGHTS.pt", help="write the encoder's state_dict here")
@@ -440,6 +441,25 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
         print(f"pyro-vje {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        print(f"pyro-vje {args.command}: {_interrupted(args, err)}", file=sys.stderr)
+        return 130
+
+
+def _interrupted(args: argparse.Namespace, err: KeyboardInterrupt) -> str:
+    """One line for Ctrl-C: where the last checkpoint is and the command that continues."""
+    checkpoint = getattr(err, "checkpoint", None)
+    run_dir = getattr(err, "run_dir", None)
+    if run_dir is None:
+        return "interrupted (no run directory was written to yet)"
+    if args.command != "train":
+        return f"interrupted in {run_dir}; rerun the same {args.command} command to resume it"
+    if checkpoint is None:
+        return f"interrupted before the first checkpoint of {run_dir}; rerun the same command to restart it"
+    return (
+        f"interrupted; the last checkpoint is {checkpoint} (epoch {err.epoch}); "
+        f"continue with: pyro-vje train --resume --out {run_dir}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def test_train_on_digits_prints_the_comparison(run_dir, capsys):
 
 
 def test_train_resume_continues_with_the_saved_config(run_dir, capsys):
-    # the run is complete: resuming re-evaluates without training
+    # the run is complete: resuming trains nothing and prints its stored results
     assert main(["train", "--resume", "--out", str(run_dir), "--no-progress"]) == 0
     assert "VJE z" in capsys.readouterr().out
     assert main(["train", "--resume", "--out", str(run_dir), "--lr", "0.3", "--no-progress"]) == 2
@@ -102,3 +102,64 @@ def test_a_registered_methods_options_become_flags_with_their_help():
         assert "toy temperature (default: 0.5)" in text
     finally:
         METHOD_OPTIONS.pop("toy")
+
+
+# ------------------------------------------------------------------ issue 10
+def test_a_data_folder_with_the_embedded_digits_is_an_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data-dir", str(tmp_path), "--out", str(out), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "--dataset" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_out_pointing_at_a_file_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert main(["train", "--out", str(tmp_path / "f"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a directory" in err and len(err.strip().splitlines()) == 1
+    assert main(["one-class", "--out", str(tmp_path / "f"), *FAST]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path, monkeypatch, capsys):
+    from pyro_vje.training import Trainer
+
+    real = Trainer._train_epoch
+
+    def interrupted_in_epoch_2(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted_in_epoch_2)
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *FAST]) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert str(out / "last.pt") in err and f"pyro-vje train --resume --out {out}" in err
+
+
+def test_ctrl_c_from_a_real_sigint_exits_130_without_a_traceback(tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--epochs", "200", "--no-progress", "--no-tensorboard"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyro_vje", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 240
+    while not (out / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and f"--resume --out {out}" in err
+    assert not (out / ".lock").exists() and os.path.isfile(out / "last.pt")
+
+
+def test_embed_help_says_it_embeds_the_test_split_by_default():
+    text = build_parser()._subparsers._group_actions[0].choices["embed"].format_help()
+    assert "test split by default" in " ".join(text.split())

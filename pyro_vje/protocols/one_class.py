@@ -9,7 +9,10 @@ the class's training images in raw pixels) and the same kNN distance on VJE's z.
 Each class runs in ``<out>/class-<c>/`` (a normal run directory: config, metrics,
 checkpoints) and ends with ``scores.npz``; a class with ``scores.npz`` is skipped,
 a class with ``last.pt`` but no scores is resumed, so ``pyro-vje one-class`` can be
-interrupted and rerun, or run for a few classes at a time. ``<out>/results.json``,
+interrupted and rerun, or run for a few classes at a time. Either needs the class's
+``config.json`` to match the config now (as ``train --resume``,
+:func:`~pyro_vje.training.rundir.config_differences`): a rerun with another setting
+is refused, naming the settings that differ. ``<out>/results.json``,
 ``results.md`` and ``figures/`` summarize every finished class.
 """
 
@@ -33,7 +36,7 @@ from ..evaluation.metrics import auroc
 from ..training.config import TrainConfig
 from ..training.loaders import build_eval_sets, test_split_name
 from ..training.logger import json_safe
-from ..training.rundir import atomic_write, atomic_write_json
+from ..training.rundir import atomic_write, atomic_write_json, check_out_path, config_differences
 from ..training.trainer import Trainer
 
 log = logging.getLogger("pyro_vje")
@@ -67,11 +70,18 @@ def run_class(
     """Train (or resume) and score one normal class; return its ``scores.npz`` contents."""
     class_dir = out_dir / f"class-{normal_class}"
     done = class_dir / "scores.npz"
+    cfg = dataclasses.replace(config, normal_class=normal_class, out=str(class_dir), baselines=False)
+    resume = (class_dir / "last.pt").is_file()
+    if resume or done.is_file():  # reuse a class only if it was trained with this very config
+        detail = config_differences(class_dir, cfg)
+        if detail:
+            raise ValueError(
+                f"{class_dir} was trained with another config ({detail}): rerun with its settings "
+                "to reuse it, or choose another --out"
+            )
     if done.is_file():
         with np.load(done) as data:
             return {k: data[k] for k in data.files}
-    cfg = dataclasses.replace(config, normal_class=normal_class, out=str(class_dir), baselines=False)
-    resume = (class_dir / "last.pt").is_file()
     trainer = Trainer(cfg, resume=resume)
     trainer.fit()
     vje = trainer.method.eval()
@@ -153,7 +163,7 @@ def run_one_class(
     figures: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """The protocol for ``classes`` (default: all); returns and writes the summary."""
-    out_dir = Path(out)
+    out_dir = check_out_path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     # the test split's classes: its file list and labels only (no transform, no image cache)
     test_set = build_dataset(

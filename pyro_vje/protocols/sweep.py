@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..training.config import TrainConfig
 from ..training.logger import json_safe
-from ..training.rundir import atomic_write_json
+from ..training.rundir import atomic_write_json, check_out_path
 from .one_class import mean_posterior_stats, run_one_class
 
 PAPER_BETAS = (0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
@@ -54,7 +53,7 @@ def run_sweep(
     """Run every cell and summarize; see the module docstring."""
     if not betas or not dfs:
         raise ValueError("the sweep needs at least one beta and one df")
-    out_dir = Path(out)
+    out_dir = check_out_path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     grids: dict[str, np.ndarray] = {}
     entropy = np.full((len(betas), len(dfs)), np.nan)
@@ -89,13 +88,16 @@ def run_sweep(
     if figures:
         from .plots import plot_correlation, plot_sweep_heatmap
 
+        shown = "all" if classes is None else ", ".join(str(c) for c in classes)
+        covered = f"classes {shown}, {config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+
         for name, grid in grids.items():
             plot_sweep_heatmap(
                 grid,
                 betas,
                 dfs,
                 out_dir / "figures" / f"heatmap_{name}.png",
-                title=f"class-averaged AUROC ({name})",
+                title=f"class-averaged AUROC ({name}); {covered}",
             )
         if "joint" in grids:
             plot_correlation(

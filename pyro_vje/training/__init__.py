@@ -6,7 +6,7 @@ from .distributed import resolve_device
 from .export import embed_dataset, export_backbone, load_run, save_npz
 from .methods import METHOD_BUILDERS, TrainStep, build_method
 from .schedule import lr_at, scaled_lr
-from .trainer import NonFiniteLossError, Trainer, train
+from .trainer import NonFiniteLossError, Trainer, TrainingInterrupted, train
 
 __all__ = [
     "METHOD_BUILDERS",
@@ -14,6 +14,7 @@ __all__ = [
     "TrainConfig",
     "TrainStep",
     "Trainer",
+    "TrainingInterrupted",
     "build_method",
     "config_from_dict",
     "embed_dataset",

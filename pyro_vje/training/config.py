@@ -34,6 +34,9 @@ from typing import Any, ClassVar
 
 AMP_MODES = ("auto", "bf16", "none")
 AUGMENT_BACKENDS = ("auto", "batched", "per_image")
+#: values a run's ``config.json`` records beside its settings, computed from them (the peak
+#: learning rate after the linear scaling rule): not settings, dropped when it is read back.
+DERIVED_KEYS = frozenset({"peak_lr"})
 GROUPS = ("model", "data", "optimization", "evaluation and logging", "run")
 
 
@@ -288,6 +291,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
         if self.dataset in ("imagefolder", "imagenet") and not self.data_dir:
             raise ValueError(f"dataset {self.dataset!r} reads a folder: give data_dir (--data-dir)")
+        if self.dataset == "digits" and self.data_dir:
+            raise ValueError(
+                f"data_dir (--data-dir) {self.data_dir!r} given, but the data set is digits (the default, "
+                "built into scikit-learn: it reads no folder); say which data set the folder holds "
+                "with --dataset (cifar10, cifar100, stl10, imagenet or imagefolder)"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,6 +381,9 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"config file {str(path)!r} must hold a mapping of keys to values")
     data.pop("_comment", None)
+    if path.name == "config.json":  # a run's record: drop the values derived from its settings
+        for key in DERIVED_KEYS:
+            data.pop(key, None)
     return data
 
 

@@ -29,8 +29,18 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[flo
     return xs, ys
 
 
-def plot_training_curves(rows: list[dict[str, Any]], out_dir: str | os.PathLike) -> Path | None:
-    """One figure with a panel per family of curves; returns its path (None without rows)."""
+#: the kNN panel's horizontal lines: accuracies before training (:mod:`.baselines`)
+_BASELINE_LINES = [("knn_raw_pixels", "raw pixels", ":"), ("knn_z_random_init", "random-init z", "--")]
+
+
+def plot_training_curves(
+    rows: list[dict[str, Any]], out_dir: str | os.PathLike, baselines: dict[str, float] | None = None
+) -> Path | None:
+    """One figure with a panel per family of curves; returns its path (None without rows).
+
+    ``baselines`` (``knn_raw_pixels``, ``knn_z_random_init``) are drawn as horizontal
+    lines on the kNN panel: the accuracies training has to beat.
+    """
     if not rows:
         return None
     import matplotlib
@@ -42,13 +52,19 @@ def plot_training_curves(rows: list[dict[str, Any]], out_dir: str | os.PathLike)
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
     for ax, (title, curves) in zip(axes.flat, _PANELS):
+        ax.set_title(title)
         drawn = False
         for key, label in curves:
             xs, ys = _series(rows, key)
             if xs:
                 ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=label)
                 drawn = True
-        ax.set_title(title)
+        if title.startswith("kNN"):
+            for key, label, style in _BASELINE_LINES:
+                value = (baselines or {}).get(key)
+                if isinstance(value, (int, float)):
+                    ax.axhline(float(value), color="gray", linestyle=style, label=label)
+                    drawn = True
         ax.set_xlabel("epoch")
         if drawn:
             ax.legend(fontsize="small")

@@ -7,15 +7,19 @@ optimizer :mod:`.optim`'s, the non-finite checks :mod:`.finite`'s):
 1. the run directory (``config.out``, default ``runs/<dataset>-<method>-<arch>-<time>``)
    gets ``config.json`` (the resolved config), ``train.log``, ``metrics.jsonl`` /
    ``metrics.csv``, TensorBoard events under ``tb/``, ``figures/``, ``last.pt``
-   (every epoch) and ``best.pt`` (best kNN accuracy of z), ``backbone.pt`` and
-   ``results.json`` at the end;
+   (every epoch) and ``best.pt`` (best kNN accuracy of z, weights only), ``backbone.pt``
+   and ``results.json`` at the end; ``.lock`` while it trains (a second process is
+   refused);
 2. SGD with momentum, the linear scaling rule, linear warm-up and cosine decay
    per step; bf16 autocast and channels-last on CUDA;
 3. every ``eval_every`` epochs and at the end: weighted kNN of z and mu, the
    posterior's Table-7 statistics and the collapse diagnostics (effective
    rank, std of normalized embeddings);
 4. a non-finite loss stops the run with a message and leaves the last good
-   checkpoint untouched; ``resume=True`` continues from ``last.pt`` exactly.
+   checkpoint untouched; ``resume=True`` continues from ``last.pt`` exactly, and
+   returns a finished run's ``results.json`` unchanged;
+5. Ctrl-C raises :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) naming the
+   last checkpoint, after releasing the lock.
 
 Under ``torchrun`` every process runs :func:`train`; gradients are averaged by
 DistributedDataParallel, rank 0 evaluates, logs and writes checkpoints.
@@ -50,12 +54,16 @@ from .methods import TrainStep, build_method, module_local_params
 from .optim import build_optimizer
 from .rundir import (
     CHECKPOINT_FORMAT,
+    CorruptCheckpointError,
+    RunDirLock,
     add_file_log,
     atomic_save,
     atomic_write_json,
     check_run_dir,
+    clear_failed_attempt,
     create_run_dir,
     load_checkpoint,
+    lock_run_dir,
     remove_file_log,
     rng_state,
     set_rng_state,
@@ -63,9 +71,21 @@ from .rundir import (
 )
 from .schedule import lr_at, scaled_lr
 
-__all__ = ["NonFiniteLossError", "Trainer", "train"]
+__all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "train"]
 
 log = logging.getLogger("pyro_vje")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`Trainer.fit`: where the run is and its last checkpoint (None: none yet)."""
+
+    def __init__(self, run_dir: Path, checkpoint: Path | None, epoch: int):
+        self.run_dir, self.checkpoint, self.epoch = run_dir, checkpoint, epoch
+        if checkpoint is None:
+            what = f"interrupted before the first checkpoint of {run_dir}; rerun the same command to restart"
+        else:
+            what = f"interrupted; the last checkpoint is {checkpoint} (epoch {epoch})"
+        super().__init__(what)
 
 
 class Trainer:
@@ -92,9 +112,18 @@ class Trainer:
 
         self._handler: logging.Handler | None = None
         self.logger: MetricsLogger | None = None
+        self._lock: RunDirLock | None = None
         run_dir, self.config = on_main(lambda: check_run_dir(config, resume), self.dist)
         self.run_dir = Path(run_dir)
+        if self.dist.is_main and self.run_dir.is_dir():  # a new run's folder is locked when made
+            self._lock = lock_run_dir(self.run_dir)
+        try:
+            self._build(resume)
+        except BaseException:
+            self.close()
+            raise
 
+    def _build(self, resume: bool) -> None:
         pyro.set_rng_seed(self.config.seed)  # torch, numpy and random: same initial weights on every rank
         self.data: RunData = build_run_data(
             self.config,
@@ -131,29 +160,43 @@ class Trainer:
         if resume:
             self._load(self.run_dir / "last.pt")
         else:
-            on_main(lambda: create_run_dir(self.run_dir, self.config), self.dist)
+            on_main(self._start_run_dir, self.dist)
         if self.dist.is_main:  # the directory exists only now that data and model were built
             self._handler = add_file_log(self.run_dir)
             self.logger = MetricsLogger(
                 self.run_dir, self.config.tensorboard, resume_step=self.step if resume else None
             )
 
+    def _start_run_dir(self) -> None:
+        if self._lock is None:
+            self._lock = lock_run_dir(self.run_dir)
+        clear_failed_attempt(self.run_dir)  # a previous attempt that died before its first checkpoint
+        create_run_dir(self.run_dir, self.config, {"peak_lr": self.base_lr})
+
     # ------------------------------------------------------------ checkpoints
-    def _state(self) -> dict[str, Any]:
-        return {
+    def _state(self, resumable: bool = True) -> dict[str, Any]:
+        """``last.pt``'s contents; ``resumable=False``: ``best.pt``'s (no optimizer or RNG state)."""
+        state = {
             "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
             "step": self.step,
             "best": self.best,
             "baselines": self.baselines,
             "model": to_cpu(self.method.state_dict()),
-            "optimizer": to_cpu(self.optimizer.state_dict()),
-            "rng": rng_state(),
             "config": self.config.to_dict(),
         }
+        if resumable:
+            state["optimizer"] = to_cpu(self.optimizer.state_dict())
+            state["rng"] = rng_state()
+        return state
 
     def _load(self, path: Path) -> None:
-        state = load_checkpoint(path, map_location="cpu")
+        try:
+            state = load_checkpoint(path, map_location="cpu")
+        except CorruptCheckpointError as err:
+            raise CorruptCheckpointError(
+                f"cannot resume: {err}; to train again, start a new run with another --out"
+            ) from None
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: unknown checkpoint format {state.get('format')!r}")
         self.method.load_state_dict(state["model"])
@@ -281,6 +324,8 @@ class Trainer:
         """Train from the current epoch to ``config.epochs``; return the final results."""
         cfg = self.config
         try:
+            if self.resume and self.epoch >= cfg.epochs:
+                return self._finished()
             if self.dist.is_main:
                 log.info(
                     "run %s: %s on %s, %s, %d steps/epoch x %d epochs, global batch %d (%d processes), "
@@ -324,11 +369,10 @@ class Trainer:
                         self.best = row["knn_z"]
                     self.logger.log_epoch(row)
                     if cfg.figures and is_eval:
-                        plot_training_curves(self.logger.rows, self.run_dir / "figures")
-                    state = self._state()
+                        plot_training_curves(self.logger.rows, self.run_dir / "figures", self.baselines)
                     if improved:
-                        self._save("best.pt", state)
-                    self._save("last.pt", state)
+                        self._save("best.pt", self._state(resumable=False))
+                    self._save("last.pt", self._state())
                     epochs_bar.set_postfix(
                         {k: f"{row[k]:.3f}" for k in ("loss", "knn_z", "knn_mu") if k in row}
                     )
@@ -337,8 +381,30 @@ class Trainer:
                 if on_epoch_end is not None:
                     on_epoch_end(self, row)
             return self._finish(row)
+        except KeyboardInterrupt:
+            last = self.run_dir / "last.pt"
+            err = TrainingInterrupted(self.run_dir, last if last.is_file() else None, self.epoch)
+            if self.dist.is_main:
+                log.warning("%s", err)
+            raise err from None
         finally:
             self.close()
+
+    def _finished(self) -> dict[str, Any]:
+        """A resumed run that had already finished: its results, unchanged (written now only if
+        the process died between the last checkpoint and ``results.json``)."""
+        if not self.dist.is_main:
+            return {}
+        path = self.run_dir / "results.json"
+        log.warning(
+            "run %s already finished (%d epochs): nothing to train, its results are unchanged",
+            self.run_dir,
+            self.epoch,
+        )
+        if path.is_file():
+            return json.loads(path.read_text())
+        rows = self.logger.rows
+        return self._finish(rows[-1] if rows else {})
 
     def _finish(self, last_row: dict[str, Any]) -> dict[str, Any]:
         cfg = self.config
@@ -351,6 +417,7 @@ class Trainer:
         results.update(final)
         rows = self.logger.rows
         results["epochs"] = self.epoch
+        results["peak_lr"] = self.base_lr
         results["train_seconds"] = sum(r.get("epoch_seconds", 0.0) for r in rows)
         results["run_dir"] = str(self.run_dir)
         export_backbone(self.method, cfg, self.run_dir / "backbone.pt")
@@ -359,11 +426,15 @@ class Trainer:
         return results
 
     def close(self) -> None:
+        """Close the logs and release the run directory's lock (safe to call twice)."""
         if self.logger is not None:
             self.logger.close()
         if self._handler is not None:
             remove_file_log(self._handler)
             self._handler = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def train(config: TrainConfig, resume: bool = False, **fit_kwargs) -> dict[str, Any]:

@@ -137,3 +137,30 @@ def test_summary_table_and_pearson():
         np.corrcoef([1, 2, 3], [2, 4, 6.5])[0, 1]
     )
     assert np.isnan(pearson([1, 1, 1], [1, 2, 3]))
+
+
+# ------------------------------------------------------------------ issue 10
+def test_one_class_rerun_with_another_setting_is_refused_naming_it(one_class_dir, capsys):
+    npz = one_class_dir / "class-0" / "scores.npz"
+    before = os.stat(npz).st_mtime_ns
+    args = ["one-class", "--classes", "0", "--out", str(one_class_dir), *TINY]
+    assert main([*args, "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "class-0" in err and "epochs: run 1 vs now 2" in err and len(err.strip().splitlines()) == 1
+    assert os.stat(npz).st_mtime_ns == before
+
+
+def test_sweep_heatmap_title_names_classes_and_epochs(tmp_path, monkeypatch):
+    from pyro_vje.protocols import plots
+
+    titles = []
+    real = plots.plot_sweep_heatmap
+
+    def spy(*args, **kwargs):
+        titles.append(kwargs["title"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_sweep_heatmap", spy)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--betas", "0,1", "--dfs", "0.5", "--classes", "0", "--out", str(out), *TINY]) == 0
+    assert titles and all(t.endswith("classes 0, 1 epoch") for t in titles), titles

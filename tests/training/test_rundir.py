@@ -46,7 +46,7 @@ def test_broken_or_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.pt"):
         load_checkpoint(tmp_path / "nothing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="could not be read"):
+    with pytest.raises(ValueError, match="is corrupt"):
         load_checkpoint(tmp_path / "junk.pt")
 
 
@@ -110,3 +110,67 @@ def test_check_run_dir_names_the_settings_that_differ_on_resume(tmp_path):
     with pytest.raises(ValueError, match="different config.*hidden: run 8 vs now 16"):
         check_run_dir(TrainConfig(out=str(run_dir), hidden=16), resume=True)
     assert check_run_dir(TrainConfig(out=str(run_dir), hidden=8, progress=False), resume=True)[0] == run_dir
+
+
+# ------------------------------------------------------------------ issue 10
+def test_files_of_a_run_get_the_same_permissions_whatever_writes_them(tmp_path):
+    # mkstemp creates 0600 files; a run's checkpoints must follow the umask like its logs
+    old = os.umask(0o022)
+    try:
+        atomic_save({"w": torch.zeros(2)}, tmp_path / "last.pt")
+        atomic_write_json({"a": 1}, tmp_path / "results.json")
+        (tmp_path / "train.log").write_text("x")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"last.pt": 0o644, "results.json": 0o644, "train.log": 0o644}
+
+
+def test_random_bytes_checkpoint_is_called_corrupt_without_unsafe_advice(tmp_path):
+    (tmp_path / "last.pt").write_bytes(os.urandom(4096))
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(tmp_path / "last.pt")
+    assert "corrupt" in str(err.value) and "weights_only" not in str(err.value)
+    assert "best" not in str(err.value)  # no best.pt here: nothing to point to
+    atomic_save({"model": {}}, tmp_path / "best.pt")
+    with pytest.raises(ValueError, match=r"corrupt.*--checkpoint best"):
+        load_checkpoint(tmp_path / "last.pt")
+
+
+def test_out_pointing_at_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "f").write_text("")
+    for out in (tmp_path / "f", tmp_path / "f" / "run"):
+        for resume in (False, True):
+            with pytest.raises(FileExistsError, match="is a file, not a directory"):
+                check_run_dir(TrainConfig(out=str(out)), resume=resume)
+
+
+def test_lock_refuses_a_live_holder_and_takes_over_a_stale_one(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from pyro_vje.training.rundir import RunDirLockedError, lock_run_dir
+
+    lock = lock_run_dir(tmp_path)
+    record = json.loads((tmp_path / ".lock").read_text())
+    assert record["pid"] == os.getpid() and record["host"] == socket.gethostname()
+    lock.release()
+    assert not (tmp_path / ".lock").exists()
+    # a live other process holds it: refused, naming the pid and the lock file
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".lock").write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}))
+        with pytest.raises(RunDirLockedError, match=rf"in use by process {sleeper.pid}.*\.lock"):
+            lock_run_dir(tmp_path)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the same pid is now dead: a stale lock, taken over
+    lock = lock_run_dir(tmp_path)
+    assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+    lock.release()
+    # another host's lock cannot be checked: refused, saying how to remove it
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+    with pytest.raises(RunDirLockedError, match="elsewhere.*remove"):
+        lock_run_dir(tmp_path)

@@ -3,6 +3,9 @@
 import dataclasses
 import json
 import math
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -196,3 +199,115 @@ def test_the_trainer_runs_in_module_local_params_mode_whoever_calls_it(tmp_path)
     trainer.fit(on_epoch_end=lambda t, row: seen.append(pyro.settings.get("module_local_params")))
     assert seen == [True] and pyro.settings.get("module_local_params") is False
     assert not list(pyro.get_param_store().keys())
+
+
+# ------------------------------------------------------------------ issue 10
+def test_resuming_a_finished_run_changes_nothing(tmp_path, caplog):
+    cfg = tiny(tmp_path, epochs=2)
+    results = train(cfg)
+    run = tmp_path / "run"
+    files = ("results.json", "metrics.jsonl", "metrics.csv", "last.pt", "best.pt", "backbone.pt")
+    before = {name: (run / name).read_bytes() for name in files}
+    with caplog.at_level("INFO", logger="pyro_vje"):
+        again = train(cfg, resume=True)
+    assert {name: (run / name).read_bytes() for name in files} == before
+    assert again == json.loads(before["results.json"]) and again["loss"] == results["loss"]
+    assert "already finished" in caplog.text
+
+
+def test_two_trainers_on_one_run_directory_are_refused_and_the_lock_is_released(tmp_path):
+    from pyro_vje.training import Trainer
+
+    cfg = tiny(tmp_path, epochs=2)
+    with pytest.raises(Interrupt):
+        train(cfg, on_epoch_end=stop_after(1))
+    run = tmp_path / "run"
+    assert not (run / ".lock").exists()  # released on the error
+    first = Trainer(cfg, resume=True)
+    assert json.loads((run / ".lock").read_text())["pid"] == os.getpid()
+    # a second process resuming the same run is refused while the first holds it
+    code = (
+        "from pyro_vje.training import train, config_from_dict;"
+        "from pyro_vje.training.rundir import read_run_config;"
+        f"train(config_from_dict(read_run_config({str(run)!r})), resume=True)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "in use by process" in proc.stderr, proc.stderr[-2000:]
+    first.fit()
+    assert not (run / ".lock").exists()
+    assert [r["epoch"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2]
+
+
+def test_a_run_that_failed_in_its_first_epoch_restarts_without_resume(tmp_path):
+    def fail(trainer, row):
+        raise Interrupt
+
+    cfg = tiny(tmp_path, epochs=1, baselines=False)
+    with pytest.raises(Interrupt):  # in the first epoch, before last.pt: simulate by deleting it
+        train(cfg, on_epoch_end=fail)
+    run = tmp_path / "run"
+    (run / "last.pt").unlink()
+    (run / "best.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="no checkpoint.*without --resume"):
+        train(cfg, resume=True)
+    results = train(cfg)  # restarts in place
+    assert results["epochs"] == 1
+    assert [r["epoch"] for r in read_metrics(run / "metrics.jsonl")] == [1]
+    assert (run / "last.pt").is_file()
+    # a finished or checkpointed run is still never overwritten, and the error names the way out
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg)
+
+
+def test_corrupt_last_checkpoint_on_resume_says_what_to_do(tmp_path):
+    cfg = tiny(tmp_path, epochs=2)
+    with pytest.raises(Interrupt):
+        train(cfg, on_epoch_end=stop_after(1))
+    run = tmp_path / "run"
+    (run / "last.pt").write_bytes(os.urandom(1000))
+    with pytest.raises(ValueError, match=r"corrupt.*--checkpoint best.*another --out"):
+        train(cfg, resume=True)
+
+
+def test_best_checkpoint_has_no_optimizer_and_still_loads(tmp_path):
+    from pyro_vje.training import load_run
+
+    cfg = tiny(tmp_path, epochs=1)
+    train(cfg)
+    run = tmp_path / "run"
+    best = torch.load(run / "best.pt", weights_only=True)
+    last = torch.load(run / "last.pt", weights_only=True)
+    assert "optimizer" not in best and "optimizer" in last
+    assert (run / "best.pt").stat().st_size < 0.75 * (run / "last.pt").stat().st_size
+    _, method = load_run(run, "best")
+    for key, value in method.state_dict().items():
+        assert torch.equal(value, best["model"][key]), key
+
+
+def test_effective_peak_lr_is_recorded_and_config_json_still_loads(tmp_path):
+    from pyro_vje.training.rundir import read_run_config
+
+    cfg = tiny(tmp_path, epochs=1, lr=0.04, batch_size=32)
+    results = train(cfg)
+    peak = 0.04 * 32 / 256  # the linear scaling rule, written out
+    assert results["peak_lr"] == pytest.approx(peak)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["peak_lr"] == pytest.approx(peak) and saved["lr"] == 0.04
+    assert "peak_lr" not in read_run_config(tmp_path / "run")  # a derived value, not a setting
+    assert "peak_lr" not in load_config_file(tmp_path / "run" / "config.json")
+    config_from_dict(read_run_config(tmp_path / "run"))
+
+
+def test_keyboard_interrupt_names_the_checkpoint_and_the_resume_command(tmp_path):
+    from pyro_vje.training import TrainingInterrupted
+
+    def ctrl_c(trainer, row):
+        if trainer.epoch == 2:
+            raise KeyboardInterrupt
+
+    cfg = tiny(tmp_path)
+    with pytest.raises(TrainingInterrupted) as err:
+        train(cfg, on_epoch_end=ctrl_c)
+    assert isinstance(err.value, KeyboardInterrupt)
+    assert err.value.checkpoint == tmp_path / "run" / "last.pt" and err.value.epoch == 2
+    assert not (tmp_path / "run" / ".lock").exists()
