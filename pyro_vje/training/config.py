@@ -27,6 +27,7 @@ import dataclasses
 import json
 import math
 import os
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -54,6 +55,50 @@ def _finite_non_negative(name: str, value: float) -> None:
 def _at_least_one(name: str, value: int) -> None:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+_EXPECTED = {bool: "true or false", int: "an integer", float: "a number (or 'inf')", str: "a string"}
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """What is wrong with ``value`` for a field annotated ``hint`` (e.g. ``float | None``), or None."""
+    kinds = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    optional = type(None) in typing.get_args(hint)
+    if value is None:
+        return None if optional else "null"
+    for kind in kinds:
+        if kind is bool and isinstance(value, bool):
+            return None
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return None
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return "nan" if math.isnan(value) else None
+        if kind is str and isinstance(value, (str, os.PathLike)):  # folders may come as paths
+            return None
+        if kind not in _EXPECTED:  # a type this check does not know: trust it
+            return None
+    return "wrong type"
+
+
+def check_field_types(settings: Any) -> None:
+    """Raise ``ValueError`` naming the first field of the dataclass ``settings`` whose value has the
+    wrong type for its annotation: the key, the type expected and the value given.
+
+    The one type check of every setting (config files, flags, ``TrainConfig(...)``): YAML's
+    ``epochs: "ten"``, ``lr: "0.1"`` or ``epochs: true`` are refused here, before any comparison.
+    """
+    hints = typing.get_type_hints(type(settings))
+    for f in fields(settings):
+        if f.name == "options":
+            continue
+        value = getattr(settings, f.name)
+        problem = _type_problem(value, hints[f.name])
+        if problem is not None:
+            kinds = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+            expected = " or ".join(_EXPECTED.get(k, getattr(k, "__name__", str(k))) for k in kinds)
+            if type(None) in typing.get_args(hints[f.name]):
+                expected += " or null"
+            raise ValueError(f"{f.name} must be {expected}, got {value!r} ({type(value).__name__})")
 
 
 def _choice(name: str, value: Any, allowed) -> None:
@@ -248,6 +293,8 @@ class TrainConfig:
         from ..data import DATASET_INFO
         from ..networks import ENCODERS
 
+        check_field_types(self)
+        check_field_types(self.options)
         _choice("method", self.method, tuple(METHOD_OPTIONS))
         _choice("arch", self.arch, ENCODERS)
         _choice("dataset", self.dataset, tuple(DATASET_INFO))
@@ -316,7 +363,7 @@ def _coerce(name: str, value: Any, method: str) -> Any:
     if isinstance(default, float) and isinstance(value, str):
         if value.strip().lower() in ("inf", "infinity", ".inf"):
             return math.inf
-        raise ValueError(f"{name} must be a number or 'inf', got {value!r}")
+        raise ValueError(f"{name} must be a number (or 'inf'), got {value!r} (str)")
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -351,9 +398,19 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:  # one line: the file, the line and what is wrong
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ValueError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
     elif path.suffix == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            where = f"line {err.lineno}, column {err.colno}"
+            raise ValueError(f"config file {str(path)!r} is not valid JSON at {where}: {err.msg}") from None
     else:
         raise ValueError(f"config file {str(path)!r}: use a .yaml, .yml or .json file")
     if data is None:
