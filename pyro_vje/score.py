@@ -47,10 +47,10 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .evaluation.features import extract_features
 from .model import VJE
+from .progress import progress_bar
 
 __all__ = [
     "SCORES",
@@ -185,7 +185,9 @@ def score(
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in which}
     try:
-        for x in tqdm(batches, total=total, desc="scoring", disable=not progress, leave=False, unit="batch"):
+        for x in progress_bar(
+            batches, enabled=progress, total=total, desc="scoring", leave=False, unit="batch"
+        ):
             if not isinstance(x, torch.Tensor) or x.dim() != 4:
                 shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
                 raise ValueError(f"inputs must be batches of images (N, C, H, W), got {shape}")
@@ -245,7 +247,7 @@ def score_views(
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in which}
     try:
-        for batch in tqdm(loader, desc="scoring views", disable=not progress, leave=False, unit="batch"):
+        for batch in progress_bar(loader, enabled=progress, desc="scoring views", leave=False, unit="batch"):
             views = batch[0] if isinstance(batch, (list, tuple)) and len(batch) == 2 else batch
             if not (isinstance(views, (list, tuple)) and len(views) == 2):
                 raise ValueError("score_views needs a loader of ((x1, x2), label) view pairs (TwoViews)")

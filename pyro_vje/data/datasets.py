@@ -35,8 +35,8 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from .digits import load_digits_split
 
 __all__ = [
@@ -192,7 +192,7 @@ def _decode_all(paths: Sequence[str], loader: Callable, progress: bool) -> np.nd
     if not paths:
         raise ValueError("nothing to cache: no images selected")
     array: np.ndarray | None = None
-    for i, path in enumerate(tqdm(paths, desc="decoding images", unit="img", disable=not progress)):
+    for i, path in enumerate(progress_bar(paths, enabled=progress, desc="decoding images", unit="img")):
         pixels = np.asarray(loader(path), dtype=np.uint8)
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
