@@ -203,6 +203,21 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_data(args: argparse.Namespace) -> int:
+    from .data.check import image_paths, scan_images
+
+    unreadable = 0
+    for root in args.folders:
+        checked, bad = scan_images(image_paths(root))
+        for path, reason in bad:
+            print(f"{path}: {reason}")
+        print(f"{root}: checked {checked} image files, {f'{len(bad)} unreadable' if bad else 'all readable'}")
+        unreadable += len(bad)
+    if unreadable:
+        print("leave them out of a run with --skip-unreadable (skip_unreadable: true), or delete them")
+    return 1 if unreadable else 0
+
+
 def _print_results(results: dict[str, Any]) -> None:
     rows = [
         ("knn_raw_pixels", "raw pixels (no training)"),
@@ -469,6 +484,18 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
     sc.add_argument("--out", metavar="DIR", help="write ood.json, ood.md, scores.npz and figures here")
     scoring_args(sc)
     sc.set_defaults(func=_cmd_score)
+
+    cd = sub.add_parser(
+        "check-data",
+        help="list the image files of a folder tree that cannot be read (before a long run)",
+        description="Open every image file under each FOLDER with PIL and verify it (headers and compressed "
+        "data, no pixel decoding): prints each unreadable file with the reason and a count; exit status 1 "
+        "when any is unreadable. A run leaves them out with --skip-unreadable.",
+    )
+    cd.add_argument(
+        "folders", nargs="+", metavar="FOLDER", help="an ImageFolder tree, or any folder of images"
+    )
+    cd.set_defaults(func=_cmd_check_data)
     return parser
 
 

@@ -34,9 +34,10 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 from torchvision import transforms as T
-from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader
+from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import functional as TF
 
+from .check import load_image
 from .datasets import (
     DATASET_INFO,
     DatasetInfo,
@@ -268,7 +269,7 @@ class ImageFiles(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, target = self.samples[index]
-        image = default_loader(path)
+        image = load_image(path)
         if self.transform is not None:
             image = self.transform(image)
         return image, target

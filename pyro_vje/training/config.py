@@ -211,6 +211,11 @@ class TrainConfig:
     eval_subset: int | None = setting(None, "evaluate on a class-balanced subset of N test images", "data")
     image_size: int | None = setting(None, "input size (default: the data set's)", "data")
     cache: bool = setting(False, "decode an image folder once into memory", "data")
+    skip_unreadable: bool = setting(
+        False,
+        "leave out image files PIL cannot read, logging how many (list them: pyro-vje check-data DIR)",
+        "data",
+    )
     augment: str = setting("default", "default (MoCo v2; the 8x8 recipe for digits) or none", "data")
     num_workers: int = setting(0, "data-loading processes", "data")
 

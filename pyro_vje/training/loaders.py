@@ -88,7 +88,12 @@ def build_eval_sets(
     (``transform`` replaces the evaluation split's), and the number of classes."""
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
-    common = {"root": config.data_dir, "download": config.download, "cache": config.cache}
+    common = {
+        "root": config.data_dir,
+        "download": config.download,
+        "cache": config.cache,
+        "skip_unreadable": config.skip_unreadable,
+    }
     evaluate = eval_transform(info, size)
     clip = config.train_split != "train"  # e.g. STL-10's 5k labelled images under a 100k+ subset
     bank_indices = _subset(config, "train", config.subset, config.seed, clip=clip)
@@ -105,7 +110,12 @@ def build_run_data(config: TrainConfig, dist: DistInfo, per_rank_batch: int, pin
     """Datasets, samplers and loaders for ``config`` (see the module docstring)."""
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
-    common = {"root": config.data_dir, "download": config.download, "cache": config.cache}
+    common = {
+        "root": config.data_dir,
+        "download": config.download,
+        "cache": config.cache,
+        "skip_unreadable": config.skip_unreadable,
+    }
     augment = train_transform(info, size) if config.augment == "default" else eval_transform(info, size)
     train_indices = _subset(config, config.train_split, config.subset, config.seed)
     train_set = build_dataset(
