@@ -243,6 +243,34 @@ def _print_results(results: dict[str, Any]) -> None:
             f"trained {results['epochs']} epochs in {results['train_seconds']:.1f} s; "
             f"run: {results['run_dir']}"
         )
+    reading = _reading(results)
+    if reading:
+        print(reading)
+
+
+def _reading(results: dict[str, Any]) -> str | None:
+    """One line on what the numbers above mean (docs/training.md, "Reading the output")."""
+    z, mu = results.get("knn_z"), results.get("knn_mu")
+    if z is None or mu is None:
+        return None
+    parts = []
+    random_init = results.get("knn_z_random_init")
+    if random_init is not None:
+        above = [name for name, value in (("z", z), ("mu", mu)) if value > random_init]
+        if len(above) == 2:
+            parts.append("z and mu beat the random-init encoder, so training learned")
+        elif above:
+            parts.append(f"only {above[0]} beats the random-init encoder: train longer (--epochs)")
+        else:
+            parts.append("z and mu are not above the random-init encoder yet: train longer (--epochs)")
+    raw = results.get("knn_raw_pixels")
+    if raw is not None and raw >= max(z, mu):
+        parts.append("raw pixels are a strong kNN baseline on small images such as 8x8 digits")
+    if "var_cv" in results:
+        parts.append("sigma^2 CV = spread of posterior variances across dimensions")
+    if "z_rank" in results:
+        parts.append("effective rank = dimensions in use (small: collapse)")
+    return "reading: " + "; ".join(parts) + "."
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
