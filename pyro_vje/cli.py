@@ -1,7 +1,7 @@
 """The ``pyro-vje`` command line (also ``python -m pyro_vje``): train, evaluate, embed.
 
 ``pyro-vje train`` with no arguments trains VJE with the small CNN on
-scikit-learn's digits (no download, about a minute on a CPU). A config file
+scikit-learn's digits (no download, about two minutes on a CPU). A config file
 (``--config configs/cifar10_resnet18.yaml``) sets the paper's protocols;
 any flag overrides it. Under torchrun: ``torchrun --nproc_per_node=4 -m pyro_vje train ...``.
 """
@@ -368,7 +368,7 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
 
     p = sub.add_parser(
         "train",
-        help="train a model (default: VJE on the embedded digits, about a minute on a CPU)",
+        help="train a model (default: VJE on the embedded digits, about two minutes on a CPU)",
         description=(
             "Train a self-supervised model and report kNN accuracy of z and mu next to raw pixels and "
             "the randomly initialized encoder. With no arguments: VJE with a small CNN on scikit-learn's "
