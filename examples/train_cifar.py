@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
+        print(f"It runs: pyro-vje train --config {CONFIG.relative_to(CONFIG.parents[1])} [FLAGS];")
+        print("the defaults below are that file's.\n")
     elif "--download" in argv and not any(a.startswith("--data-dir") for a in argv):
         argv += ["--data-dir", "data"]
     elif not any(a.startswith("--data-dir") for a in argv) and "--resume" not in argv:

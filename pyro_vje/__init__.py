@@ -4,14 +4,32 @@ Layout, as the paper reads: :mod:`~pyro_vje.distributions` (the likelihood,
 Section 4) -> :mod:`~pyro_vje.model` (model/guide and ELBO, Section 4.4) ->
 :mod:`~pyro_vje.networks` (encoders, inference network) -> :mod:`~pyro_vje.data`
 -> :mod:`~pyro_vje.training` -> :mod:`~pyro_vje.evaluation`.
+
+The names below are imported on first use (PEP 562), so that ``pyro-vje --help``
+answers without importing torch.
 """
 
-from .distributions import DirectionalStudentT, PolarStudentT, RadialStudentT
-from .loss import VJELoss
-from .model import VJE
-from .networks import InferenceNetwork
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .distributions import DirectionalStudentT, PolarStudentT, RadialStudentT
+    from .loss import VJELoss
+    from .model import VJE
+    from .networks import InferenceNetwork
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "VJE": ".model",
+    "VJELoss": ".loss",
+    "DirectionalStudentT": ".distributions",
+    "InferenceNetwork": ".networks",
+    "PolarStudentT": ".distributions",
+    "RadialStudentT": ".distributions",
+}
 
 __all__ = [
     "VJE",
@@ -22,3 +40,20 @@ __all__ = [
     "RadialStudentT",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    try:
+        return importlib.import_module(f".{name}", __name__)  # a subpackage, e.g. pyro_vje.score
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,7 +1,7 @@
 """The ``pyro-vje`` command line (also ``python -m pyro_vje``): train, evaluate, embed.
 
 ``pyro-vje train`` with no arguments trains VJE with the small CNN on
-scikit-learn's digits (no download, about a minute on a CPU). A config file
+scikit-learn's digits (no download, about two minutes on a CPU). A config file
 (``--config configs/cifar10_resnet18.yaml``) sets the paper's protocols;
 any flag overrides it. Under torchrun: ``torchrun --nproc_per_node=4 -m pyro_vje train ...``.
 """
@@ -17,9 +17,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
+# Light imports only (no torch): ``pyro-vje --help`` must answer at once. Each command
+# imports what it needs when it runs.
+from .protocols.presets import PAPER_BETAS, PAPER_DFS, one_class_preset
 from .training.config import GROUPS, METHOD_OPTIONS, TrainConfig, config_from_dict, load_config_file
-from .training.methods import module_local_params
-from .training.rundir import read_run_config
 
 
 def _float(text: str) -> float:
@@ -50,13 +51,19 @@ def _config_settings() -> dict[str, list[tuple[dataclasses.Field, Any]]]:
     return sections
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config key, with the help text of its field (``metadata["help"]``)."""
+def _add_config_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any] | None = None) -> None:
+    """One flag per config key, with the help text of its field (``metadata["help"]``).
+
+    ``defaults`` (a preset, a config file) replace the fields' defaults in the help
+    text, so that ``--help`` shows the values a run would start from.
+    """
+    defaults = defaults or {}
     for title, settings in _config_settings().items():
         group = parser.add_argument_group(title)
         for f, hint in settings:
             flag = "--" + f.name.replace("_", "-")
-            shown = "inf" if isinstance(f.default, float) and math.isinf(f.default) else f.default
+            value = defaults.get(f.name, f.default)
+            shown = "inf" if isinstance(value, float) and math.isinf(value) else value
             help_text = f"{f.metadata['help']} (default: {shown})"
             kind = ([a for a in typing.get_args(hint) if a is not type(None)] or [hint])[0]
             if kind is bool:
@@ -76,6 +83,8 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     if args.resume:
         if not args.out:
             raise ValueError("--resume needs --out RUN_DIR (the run to continue)")
+        from .training.rundir import read_run_config
+
         values.update(read_run_config(args.out))
     elif args.config:
         values.update(load_config_file(args.config))
@@ -83,28 +92,54 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return config_from_dict(values).validate()
 
 
-def _protocol_config(args: argparse.Namespace) -> TrainConfig:
+def _protocol_values(values: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     """Defaults <- the one-class preset (paper's, or the CPU digits one) <- --config <- flags."""
-    from .protocols.one_class import DIGITS_ONE_CLASS, PAPER_ONE_CLASS
-
-    values: dict[str, Any] = {}
-    if args.config:
-        values.update(load_config_file(args.config))
-    flags = _overrides(args)
-    dataset = flags.get("dataset", values.get("dataset", "digits"))
-    preset = DIGITS_ONE_CLASS if dataset == "digits" else PAPER_ONE_CLASS
-    merged = {**preset, **values, **flags}
+    dataset = flags.get("dataset", values.get("dataset", TrainConfig.dataset))
+    merged = {**one_class_preset(dataset), **values, **flags}
     merged.pop("normal_class", None)
     merged.setdefault("eval_every", merged.get("epochs", TrainConfig.epochs))
-    return config_from_dict(merged).validate()
+    return merged
+
+
+def _protocol_config(args: argparse.Namespace) -> TrainConfig:
+    values = load_config_file(args.config) if args.config else {}
+    return config_from_dict(_protocol_values(values, _overrides(args))).validate()
+
+
+def _help_defaults(command: str, argv: list[str]) -> dict[str, Any]:
+    """For ``--help``: the settings ``command`` would start from (its preset, ``--config``'s file)."""
+    def flag(name: str) -> str | None:
+        for i, arg in enumerate(argv):
+            if arg == name and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+        return None
+
+    values: dict[str, Any] = {}
+    if flag("--config"):
+        try:
+            values = load_config_file(flag("--config"))
+        except (OSError, ValueError):  # the run itself reports a bad file
+            values = {}
+    if command in ("one-class", "sweep"):
+        flags = {"dataset": flag("--dataset")} if flag("--dataset") else {}
+        values = _protocol_values(values, flags)
+    return values
 
 
 def _int_list(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()]
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected class indices like 0,1,2; got {text!r}") from None
 
 
 def _float_list(text: str) -> list[float]:
-    return [float(t) for t in text.split(",") if t.strip()]
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.5,1,2; got {text!r}") from None
 
 
 def _protocol_out(args: argparse.Namespace, kind: str, config: TrainConfig) -> Path:
@@ -168,6 +203,21 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_data(args: argparse.Namespace) -> int:
+    from .data.check import image_paths, scan_images
+
+    unreadable = 0
+    for root in args.folders:
+        checked, bad = scan_images(image_paths(root))
+        for path, reason in bad:
+            print(f"{path}: {reason}")
+        print(f"{root}: checked {checked} image files, {f'{len(bad)} unreadable' if bad else 'all readable'}")
+        unreadable += len(bad)
+    if unreadable:
+        print("leave them out of a run with --skip-unreadable (skip_unreadable: true), or delete them")
+    return 1 if unreadable else 0
+
+
 def _print_results(results: dict[str, Any]) -> None:
     rows = [
         ("knn_raw_pixels", "raw pixels (no training)"),
@@ -193,6 +243,34 @@ def _print_results(results: dict[str, Any]) -> None:
             f"trained {results['epochs']} epochs in {results['train_seconds']:.1f} s; "
             f"run: {results['run_dir']}"
         )
+    reading = _reading(results)
+    if reading:
+        print(reading)
+
+
+def _reading(results: dict[str, Any]) -> str | None:
+    """One line on what the numbers above mean (docs/training.md, "Reading the output")."""
+    z, mu = results.get("knn_z"), results.get("knn_mu")
+    if z is None or mu is None:
+        return None
+    parts = []
+    random_init = results.get("knn_z_random_init")
+    if random_init is not None:
+        above = [name for name, value in (("z", z), ("mu", mu)) if value > random_init]
+        if len(above) == 2:
+            parts.append("z and mu beat the random-init encoder, so training learned")
+        elif above:
+            parts.append(f"only {above[0]} beats the random-init encoder: train longer (--epochs)")
+        else:
+            parts.append("z and mu are not above the random-init encoder yet: train longer (--epochs)")
+    raw = results.get("knn_raw_pixels")
+    if raw is not None and raw >= max(z, mu):
+        parts.append("raw pixels are a strong kNN baseline on small images such as 8x8 digits")
+    if "var_cv" in results:
+        parts.append("sigma^2 CV = spread of posterior variances across dimensions")
+    if "z_rank" in results:
+        parts.append("effective rank = dimensions in use (small: collapse)")
+    return "reading: " + "; ".join(parts) + "."
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -276,7 +354,11 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``pyro-vje`` parser. ``command``: the subcommand that will run (its help text is
+    the full one; the others skip what would import torch); ``argv``: for ``--help``'s defaults."""
+    argv = argv or []
+    shown = _help_defaults(command, argv) if command and {"-h", "--help"} & set(argv) else {}
     parser = argparse.ArgumentParser(
         prog="pyro-vje",
         description="Variational Joint Embedding in Pyro: train, evaluate and embed.",
@@ -286,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="train a model (default: VJE on the embedded digits, about a minute on a CPU)",
+        help="train a model (default: VJE on the embedded digits, about two minutes on a CPU)",
         description=(
             "Train a self-supervised model and report kNN accuracy of z and mu next to raw pixels and "
             "the randomly initialized encoder. With no arguments: VJE with a small CNN on scikit-learn's "
@@ -298,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--json", metavar="PATH", help="also write the final results as JSON to PATH")
-    _add_config_flags(p)
+    _add_config_flags(p, shown if command == "train" else None)
     p.set_defaults(func=_cmd_train)
 
     def run_args(q: argparse.ArgumentParser) -> None:
@@ -347,8 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--backbone", metavar="WEIGHTS.pt", help="write the encoder's state_dict here")
     e.set_defaults(func=_cmd_embed)
 
-    from .data.ood import OOD_CHOICES
-    from .protocols.sweep import PAPER_BETAS, PAPER_DFS
+    if command in (None, "score"):  # the only help text that needs the data modules (torch)
+        from .data.ood import OOD_CHOICES
+    else:
+        OOD_CHOICES = "see pyro-vje score --help"
 
     def scoring_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -371,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
         p.add_argument("--classes", type=_int_list, metavar="0,1,...", help="normal classes (default: all)")
         scoring_args(p)
-        _add_config_flags(p)
+        _add_config_flags(p, shown if command in ("one-class", "sweep") else None)
 
     oc = sub.add_parser(
         "one-class",
@@ -412,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="out-of-distribution detection: a trained run's test split vs other data (AUROC, AUPR, FPR95)",
         description="Score the run's in-distribution test split and each --ood set with every score and "
-        f"report AUROC, AUPR and FPR at 95%% TPR. OOD sets: {OOD_CHOICES}",
+        f"report AUROC, AUPR and FPR at 95% TPR. OOD sets: {OOD_CHOICES}",
     )
     run_args(sc)
     sc.add_argument(
@@ -429,12 +513,28 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", metavar="DIR", help="write ood.json, ood.md, scores.npz and figures here")
     scoring_args(sc)
     sc.set_defaults(func=_cmd_score)
+
+    cd = sub.add_parser(
+        "check-data",
+        help="list the image files of a folder tree that cannot be read (before a long run)",
+        description="Open every image file under each FOLDER with PIL and verify it (headers and compressed "
+        "data, no pixel decoding): prints each unreadable file with the reason and a count; exit status 1 "
+        "when any is unreadable. A run leaves them out with --skip-unreadable.",
+    )
+    cd.add_argument(
+        "folders", nargs="+", metavar="FOLDER", help="an ImageFolder tree, or any folder of images"
+    )
+    cd.set_defaults(func=_cmd_check_data)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else ""
+    parser = build_parser(command, argv)
     args = parser.parse_args(argv)
+    from .training.methods import module_local_params
+
     try:
         with module_local_params():  # every command: a method's parameters stay in the method
             return args.func(args)

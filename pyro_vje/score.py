@@ -47,10 +47,10 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .evaluation.features import extract_features
 from .model import VJE
+from .progress import progress_bar
 
 __all__ = [
     "SCORES",
@@ -80,12 +80,54 @@ def _check_model(model) -> VJE:
     return model
 
 
-def _check_scores(which: Iterable[str]) -> tuple[str, ...]:
-    which = tuple(which)
+def _check_scores(which: Iterable[str] | str) -> tuple[str, ...]:
+    which = (which,) if isinstance(which, str) else tuple(which)  # "joint" means ("joint",)
     unknown = [s for s in which if s not in SCORES]
     if unknown or not which:
         raise ValueError(f"unknown score(s) {unknown or which}; choose from {', '.join(SCORES)}")
     return which
+
+
+def _expected_channels(model: VJE) -> int | None:
+    info = getattr(model, "data_info", None)  # set by training's build_method: the run's data
+    if info is not None:
+        return info.channels
+    conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    return conv.in_channels if conv is not None else None
+
+
+def _check_images(model: VJE, x: torch.Tensor, start: int) -> None:
+    """``x`` (a batch from image ``start`` on) against what the model was trained on: a floating
+    dtype equal to the weights', the run's channels and image size, finite pixels."""
+    info = getattr(model, "data_info", None)
+    what = f"the run's {info.name} images" if info is not None else "the model's inputs"
+    param = next(model.parameters(), None)
+    if not x.is_floating_point():
+        how = f"normalized with mean {info.mean} and std {info.std}" if info is not None else "normalized"
+        raise ValueError(
+            f"inputs are {x.dtype}; {what} are float tensors {how} "
+            "(pyro_vje.data.eval_transform does this from PIL images)"
+        )
+    if param is not None and x.dtype != param.dtype:
+        raise ValueError(
+            f"inputs are {x.dtype} but the model's weights are {param.dtype}: pass x.to({param.dtype})"
+        )
+    channels = _expected_channels(model)
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"inputs have {x.shape[1]} channel(s), {what} have {channels} "
+            f"(expected (N, {channels}, H, W), got {tuple(x.shape)})"
+        )
+    if info is not None and tuple(x.shape[-2:]) != (info.image_size, info.image_size):
+        size = info.image_size
+        raise ValueError(
+            f"inputs are {x.shape[-2]}x{x.shape[-1]} pixels, {what} are {size}x{size} "
+            "(resize them, e.g. with pyro_vje.data.eval_transform)"
+        )
+    finite = torch.isfinite(x).flatten(1).all(1)
+    if not finite.all():
+        first = start + int((~finite).nonzero()[0])
+        raise ValueError(f"inputs hold NaN or inf pixels (first in image {first}); scores would be NaN")
 
 
 def _device(model: VJE, device: torch.device | str | None) -> torch.device:
@@ -184,11 +226,16 @@ def score(
     was_training = model.training
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in which}
+    seen = 0
     try:
-        for x in tqdm(batches, total=total, desc="scoring", disable=not progress, leave=False, unit="batch"):
+        for x in progress_bar(
+            batches, enabled=progress, total=total, desc="scoring", leave=False, unit="batch"
+        ):
             if not isinstance(x, torch.Tensor) or x.dim() != 4:
                 shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
                 raise ValueError(f"inputs must be batches of images (N, C, H, W), got {shape}")
+            _check_images(model, x, seen)
+            seen += len(x)
             z, loc, scale = model.encode(x.to(device))
             scores = score_embeddings(
                 model,
@@ -244,11 +291,15 @@ def score_views(
     was_training = model.training
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in which}
+    seen = 0
     try:
-        for batch in tqdm(loader, desc="scoring views", disable=not progress, leave=False, unit="batch"):
+        for batch in progress_bar(loader, enabled=progress, desc="scoring views", leave=False, unit="batch"):
             views = batch[0] if isinstance(batch, (list, tuple)) and len(batch) == 2 else batch
             if not (isinstance(views, (list, tuple)) and len(views) == 2):
                 raise ValueError("score_views needs a loader of ((x1, x2), label) view pairs (TwoViews)")
+            for view in views:
+                _check_images(model, view, seen)
+            seen += len(views[0])
             (z1, loc1, scale1), (z2, loc2, scale2) = (model.encode(v.to(device)) for v in views)
             a = score_embeddings(model, z2, loc1, scale1, which=which)
             b = score_embeddings(model, z1, loc2, scale2, which=which)

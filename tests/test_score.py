@@ -151,3 +151,30 @@ def test_score_split_reads_the_split_once_and_agrees_with_score():
     assert torch.equal(feats["pixels"], pixels) and torch.equal(feats["labels"], labels)
     with pytest.raises(ValueError, match="extract_features"):
         score.score_features(vje, {"z": feats["z"]})
+
+
+def test_inputs_are_checked_against_the_runs_data(tmp_path):
+    """Issue 10 item 11: wrong channels, dtype, size or NaN pixels say what the run expects."""
+    from pyro_vje.training import TrainConfig
+    from pyro_vje.training.methods import build_method
+
+    torch.manual_seed(0)
+    vje = build_method(TrainConfig(hidden=8).validate(), 1, 8).eval()  # the digits run: (N, 1, 8, 8)
+    good = torch.rand(4, 1, 8, 8)
+    assert score.score(vje, good, which="joint").keys() == {"joint"}  # a plain string is one score
+    assert score.joint(vje, good).shape == (4,)
+    cases = [
+        (torch.rand(4, 3, 8, 8), r"3 channel\(s\), the run's digits images have 1"),
+        ((good * 255).to(torch.uint8), r"torch.uint8; the run's digits images are float tensors normalized"),
+        (good.double(), r"torch.float64 but the model's weights are torch.float32"),
+        (torch.rand(4, 1, 32, 32), r"32x32 pixels, the run's digits images are 8x8"),
+    ]
+    for x, message in cases:
+        with pytest.raises(ValueError, match=message):
+            score.score(vje, x)
+    nan = good.clone()
+    nan[2, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN or inf pixels \(first in image 2\)"):
+        score.score(vje, nan, batch_size=2)
+    with pytest.raises(ValueError, match="3 channel"):
+        score.score_views(vje, [((torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)), torch.zeros(2))])

@@ -22,6 +22,7 @@ selected images of an ImageFolder tree once into a ``uint8`` array held in memor
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -35,9 +36,12 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
-from tqdm import tqdm
 
+from ..progress import progress_bar
+from .check import load_image, readable_samples
 from .digits import load_digits_split
+
+log = logging.getLogger("pyro_vje")
 
 __all__ = [
     "DATASET_INFO",
@@ -192,7 +196,7 @@ def _decode_all(paths: Sequence[str], loader: Callable, progress: bool) -> np.nd
     if not paths:
         raise ValueError("nothing to cache: no images selected")
     array: np.ndarray | None = None
-    for i, path in enumerate(tqdm(paths, desc="decoding images", unit="img", disable=not progress)):
+    for i, path in enumerate(progress_bar(paths, enabled=progress, desc="decoding images", unit="img")):
         pixels = np.asarray(loader(path), dtype=np.uint8)
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
@@ -217,6 +221,7 @@ def build_dataset(
     download: bool = False,
     cache: bool = False,
     indices: Sequence[int] | np.ndarray | None = None,
+    skip_unreadable: bool = False,
 ) -> Dataset:
     """The ``split`` of data set ``name`` as a map-style data set of ``(image, int label)`` pairs.
 
@@ -233,6 +238,9 @@ def build_dataset(
             CIFAR/STL-10 and digits are held in memory anyway.
         indices: keep only these images, in this order, before anything is decoded
             (e.g. from :func:`~pyro_vje.data.subset.balanced_subset_indices`).
+        skip_unreadable: image folders only: leave out the (selected) files PIL cannot read,
+            logging how many (:mod:`~pyro_vje.data.check`); otherwise reading one raises
+            :class:`~pyro_vje.data.check.UnreadableImageError` naming it.
 
     The result keeps its class's ``classes`` and labels (``targets``, STL-10: ``labels``);
     :func:`dataset_labels` reads them without decoding images.
@@ -263,7 +271,7 @@ def build_dataset(
     root_path = _check_root(root, name, download)
     if name in ("imagenet", "imagefolder"):
         folder = _split_folder(root_path, split, name)
-        return _load_image_folder(folder, name, transform, cache, indices)
+        return _load_image_folder(folder, name, transform, cache, indices, skip_unreadable)
 
     subdir, _ = _TORCHVISION[name]
     if name in ("cifar10", "cifar100") and ((root_path / "train").is_dir() or (root_path / "test").is_dir()):
@@ -273,7 +281,7 @@ def build_dataset(
                 f"{name}: {root_path} has the ImageFolder layout (train/ or test/) but no folder "
                 f"{folder} for split {split!r}; expected {folder}/<class>/<image>"
             )
-        return _load_image_folder(folder, name, transform, cache, indices)
+        return _load_image_folder(folder, name, transform, cache, indices, skip_unreadable)
     if not download and not (root_path / subdir).is_dir():
         looked = f"an ImageFolder tree {root_path}/{{train,test}}/<class>/<image>, or "
         looked = "" if name == "stl10" else looked
@@ -351,7 +359,7 @@ def open_image_folder(folder: Path, transform: Callable | None, name: str) -> tv
     """``torchvision.datasets.ImageFolder(folder)``, with an error naming ``name`` and the layout
     when class folders hold no images."""
     try:
-        return tvd.ImageFolder(str(folder), transform=transform)
+        return tvd.ImageFolder(str(folder), transform=transform, loader=load_image)
     except FileNotFoundError as e:
         raise FileNotFoundError(
             f"{name}: {folder} has class folders without images ({e}); expected "
@@ -365,6 +373,7 @@ def _load_image_folder(
     transform: Callable | None,
     cache: bool,
     indices: Sequence[int] | np.ndarray | None,
+    skip_unreadable: bool = False,
 ) -> Dataset:
     classes = _class_names(folder)
     if not classes:
@@ -379,6 +388,15 @@ def _load_image_folder(
         ds.samples = [ds.samples[i] for i in idx]
         ds.imgs = ds.samples
         ds.targets = [t for _, t in ds.samples]
+    if skip_unreadable:
+        ds.samples, dropped = readable_samples(ds.samples)
+        ds.imgs, ds.targets = ds.samples, [t for _, t in ds.samples]
+        if dropped:
+            message = f"{name}: skipped {len(dropped)} unreadable image(s) of {folder} (first: {dropped[0]})"
+            log.warning(message)  # train.log
+            print(f"warning: {message}", file=sys.stderr)
+        if not ds.samples:
+            raise FileNotFoundError(f"{name}: every selected image of {folder} is unreadable")
     return CachedImageFolder(ds) if cache else ds
 
 

@@ -34,9 +34,10 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 from torchvision import transforms as T
-from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader
+from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import functional as TF
 
+from .check import load_image
 from .datasets import (
     DATASET_INFO,
     DatasetInfo,
@@ -268,7 +269,7 @@ class ImageFiles(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, target = self.samples[index]
-        image = default_loader(path)
+        image = load_image(path)
         if self.transform is not None:
             image = self.transform(image)
         return image, target
@@ -333,6 +334,8 @@ def build_ood_dataset(
     if key == "svhn":
         return _svhn(root, split, transform, download, indices)
     if key in DATASET_INFO:
+        if root is None and key != "digits":  # build_dataset would name --data-dir, the run's folder
+            raise ValueError(f"OOD data set {key!r} needs its folder: give --ood-root DIR (root= in the API)")
         return build_dataset(key, split, root=root, transform=transform, download=download, indices=indices)
     raise ValueError(f"unknown OOD data set {spec!r}; choose {OOD_CHOICES}")
 
@@ -348,7 +351,10 @@ def _svhn(
     if split not in SVHN_SPLITS:
         raise ValueError(f"unknown split {split!r} for svhn; choose one of {', '.join(SVHN_SPLITS)}")
     if root is None:
-        raise ValueError("svhn needs root= (the OOD data folder) that holds or receives its .mat files")
+        raise ValueError(
+            "OOD data set 'svhn' needs its folder: give --ood-root DIR (root= in the API) "
+            "that holds or receives its .mat files"
+        )
     path = Path(root).expanduser()
     filename = tvd.SVHN.split_list[split][1]
     hint = "pass --download (download=True) to fetch it with torchvision"

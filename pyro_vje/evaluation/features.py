@@ -7,7 +7,8 @@ import contextlib
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+
+from ..progress import progress_bar
 
 
 def autocast(device: torch.device, amp: str):
@@ -38,7 +39,7 @@ def extract_features(
     parts: dict[str, list[torch.Tensor]] = {}
     labels = []
     try:
-        for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False, unit="batch"):
+        for x, y in progress_bar(loader, enabled=progress, desc=desc, leave=False, unit="batch"):
             if keep_pixels:
                 parts.setdefault("pixels", []).append(x.flatten(1).float().cpu())
             x = x.to(device, non_blocking=True)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
+from ..progress import progress_bar
 from .knn import _check_common, _check_labels
 
 __all__ = ["LinearProbeConfig", "linear_probe"]
@@ -179,7 +179,7 @@ def linear_probe(
     total = cfg.epochs * steps_per_epoch
     generator = torch.Generator().manual_seed(cfg.seed)
     step = 0
-    bar = tqdm(range(cfg.epochs), desc="linear probe", disable=not progress, unit="epoch")
+    bar = progress_bar(range(cfg.epochs), enabled=progress, desc="linear probe", unit="epoch")
     for _epoch in bar:
         model.train()
         order = torch.randperm(n, generator=generator).to(train_features.device)

@@ -38,25 +38,9 @@ from ..training.loaders import build_eval_sets, test_split_name
 from ..training.logger import json_safe
 from ..training.rundir import atomic_write, atomic_write_json, check_out_path, config_differences
 from ..training.trainer import Trainer
+from .presets import DIGITS_ONE_CLASS, PAPER_ONE_CLASS
 
 log = logging.getLogger("pyro_vje")
-
-#: the paper's one-class settings (Section 5.3) on top of a config: batch 64, SGD at
-#: 5e-6 with cosine decay (``lr`` is per 256 images, so 2e-5 x 64/256 = 5e-6), wd 5e-6,
-#: beta 1, nu 0.5 (the best cell of Figure 4), 800 epochs.
-PAPER_ONE_CLASS = {
-    "batch_size": 64,
-    "lr": 2e-5,
-    "weight_decay": 5e-6,
-    "beta": 1.0,
-    "df": 0.5,
-    "epochs": 800,
-    "warmup_epochs": 0,
-}
-
-#: a CPU-sized one-class setting for the embedded digits (about 10 s a class on 2 cores).
-DIGITS_ONE_CLASS = {"batch_size": 64, "lr": 0.01, "df": 0.5, "beta": 1.0, "epochs": 20, "warmup_epochs": 2}
-
 
 def run_class(
     config: TrainConfig,
@@ -153,19 +137,12 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join([head, rule, *rows]) + "\n"
 
 
-def run_one_class(
-    config: TrainConfig,
-    out: str | os.PathLike,
-    classes: Sequence[int] | None = None,
-    *,
-    posterior_samples: int = 0,
-    tta_views: int = 0,
-    figures: bool = True,
-) -> dict[str, dict[str, Any]]:
-    """The protocol for ``classes`` (default: all); returns and writes the summary."""
-    out_dir = check_out_path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # the test split's classes: its file list and labels only (no transform, no image cache)
+def checked_classes(config: TrainConfig, classes: Sequence[int] | None) -> tuple[list[int], list[str]]:
+    """``classes`` (default: all) checked against the test split, and every class's name.
+
+    Reads the test split's file list and labels only (no transform, no image cache);
+    raises ``ValueError`` naming the classes out of range.
+    """
     test_set = build_dataset(
         config.dataset, test_split_name(config.dataset), root=config.data_dir, download=config.download
     )
@@ -178,6 +155,22 @@ def run_one_class(
     bad = [c for c in classes if not 0 <= c < num_classes]
     if bad:
         raise ValueError(f"classes {bad} out of range: {config.dataset} has classes 0..{num_classes - 1}")
+    return classes, names
+
+
+def run_one_class(
+    config: TrainConfig,
+    out: str | os.PathLike,
+    classes: Sequence[int] | None = None,
+    *,
+    posterior_samples: int = 0,
+    tta_views: int = 0,
+    figures: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """The protocol for ``classes`` (default: all); returns and writes the summary."""
+    classes, names = checked_classes(config, classes)  # before any folder is made
+    out_dir = check_out_path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
     per_class, arrays_by_class = {}, {}
     for c in classes:
         log.info("one-class: class %d (%s)", c, names[c])
@@ -247,6 +240,7 @@ def mean_posterior_stats(out_dir: str | os.PathLike, classes: Sequence[int]) -> 
 __all__ = [  # noqa: RUF022
     "DIGITS_ONE_CLASS",
     "PAPER_ONE_CLASS",
+    "checked_classes",
     "class_aurocs",
     "markdown_table",
     "mean_posterior_stats",

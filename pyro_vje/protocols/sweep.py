@@ -20,10 +20,8 @@ import numpy as np
 from ..training.config import TrainConfig
 from ..training.logger import json_safe
 from ..training.rundir import atomic_write_json, check_out_path
-from .one_class import mean_posterior_stats, run_one_class
-
-PAPER_BETAS = (0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
-PAPER_DFS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
+from .one_class import checked_classes, mean_posterior_stats, run_one_class
+from .presets import PAPER_BETAS, PAPER_DFS
 
 
 def cell_name(beta: float, df: float) -> str:
@@ -53,6 +51,7 @@ def run_sweep(
     """Run every cell and summarize; see the module docstring."""
     if not betas or not dfs:
         raise ValueError("the sweep needs at least one beta and one df")
+    classes, _ = checked_classes(config, classes)  # before any folder is made
     out_dir = check_out_path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     grids: dict[str, np.ndarray] = {}

@@ -1,12 +1,46 @@
-"""Training: one loop for every method, with run directories, checkpoints, logs and DDP."""
+"""Training: one loop for every method, with run directories, checkpoints, logs and DDP.
 
-from ..evaluation import evaluate_features, evaluate_method, extract_features
-from .config import TrainConfig, config_from_dict, load_config, load_config_file
-from .distributed import resolve_device
-from .export import embed_dataset, export_backbone, load_run, save_npz
-from .methods import METHOD_BUILDERS, TrainStep, build_method
-from .schedule import lr_at, scaled_lr
-from .trainer import NonFiniteLossError, Trainer, TrainingInterrupted, train
+The names below are imported on first use (PEP 562): ``pyro_vje.training.config`` is
+light (no torch), so the command line reads the settings without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..evaluation import evaluate_features, evaluate_method, extract_features
+    from .config import TrainConfig, config_from_dict, load_config, load_config_file
+    from .distributed import resolve_device
+    from .export import embed_dataset, export_backbone, load_run, save_npz
+    from .methods import METHOD_BUILDERS, TrainStep, build_method
+    from .schedule import lr_at, scaled_lr
+    from .trainer import NonFiniteLossError, Trainer, TrainingInterrupted, train
+
+_LAZY = {
+    "evaluate_features": "..evaluation",
+    "evaluate_method": "..evaluation",
+    "extract_features": "..evaluation",
+    "TrainConfig": ".config",
+    "config_from_dict": ".config",
+    "load_config": ".config",
+    "load_config_file": ".config",
+    "resolve_device": ".distributed",
+    "embed_dataset": ".export",
+    "export_backbone": ".export",
+    "load_run": ".export",
+    "save_npz": ".export",
+    "METHOD_BUILDERS": ".methods",
+    "TrainStep": ".methods",
+    "build_method": ".methods",
+    "lr_at": ".schedule",
+    "scaled_lr": ".schedule",
+    "NonFiniteLossError": ".trainer",
+    "Trainer": ".trainer",
+    "TrainingInterrupted": ".trainer",
+    "train": ".trainer",
+}
 
 __all__ = [
     "METHOD_BUILDERS",
@@ -31,3 +65,15 @@ __all__ = [
     "scaled_lr",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

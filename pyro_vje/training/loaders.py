@@ -111,7 +111,12 @@ def build_eval_sets(
     (``transform`` replaces the evaluation split's), and the number of classes."""
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
-    common = {"root": config.data_dir, "download": config.download, "cache": config.cache}
+    common = {
+        "root": config.data_dir,
+        "download": config.download,
+        "cache": config.cache,
+        "skip_unreadable": config.skip_unreadable,
+    }
     evaluate = eval_transform(info, size)
     clip = config.train_split != "train"  # e.g. STL-10's 5k labelled images under a 100k+ subset
     bank_indices = _subset(config, "train", config.subset, config.seed, clip=clip)
@@ -169,7 +174,12 @@ def build_run_data(
     made on ``device``."""
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
-    common = {"root": config.data_dir, "download": config.download, "cache": config.cache}
+    common = {
+        "root": config.data_dir,
+        "download": config.download,
+        "cache": config.cache,
+        "skip_unreadable": config.skip_unreadable,
+    }
     train_indices = _subset(config, config.train_split, config.subset, config.seed)
     train_set = build_dataset(config.dataset, config.train_split, indices=train_indices, **common)
     bank_set, test_set, num_classes = build_eval_sets(config)

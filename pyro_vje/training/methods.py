@@ -14,6 +14,7 @@ by implementing these three and registering a builder in :data:`METHOD_BUILDERS`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
@@ -22,6 +23,7 @@ import pyro
 import torch
 from torch import nn
 
+from ..data import dataset_info
 from ..model import VJE
 from ..networks import InferenceNetwork, build_encoder
 from .config import TrainConfig
@@ -79,7 +81,11 @@ METHOD_BUILDERS: dict[str, Callable[[TrainConfig, int, int], nn.Module]] = {"vje
 def build_method(config: TrainConfig, channels: int, image_size: int) -> nn.Module:
     if config.method not in METHOD_BUILDERS:
         raise ValueError(f"unknown method {config.method!r}; choose from {', '.join(METHOD_BUILDERS)}")
-    return METHOD_BUILDERS[config.method](config, channels, image_size)
+    method = METHOD_BUILDERS[config.method](config, channels, image_size)
+    # what the method was built for: pyro_vje.score checks its inputs against it
+    info = dataset_info(config.dataset, image_size=image_size, count_classes=False)
+    method.data_info = dataclasses.replace(info, channels=channels)
+    return method
 
 
 class TrainStep(nn.Module):

@@ -39,9 +39,9 @@ import pyro
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from ..evaluation import autocast, evaluate_method
+from ..progress import progress_bar
 from .baselines import baseline_metrics
 from .config import TrainConfig, config_from_dict
 from .distributed import all_reduce_mean, any_true, barrier, init_distributed, on_main, resolve_device
@@ -239,10 +239,10 @@ class Trainer:
         ):  # each process its own augmentations and noise, a function of (seed, rank, epoch)
             pyro.set_rng_seed(cfg.seed + 1_000 * self.dist.rank + 7_919 * self.epoch)
         sums: dict[str, torch.Tensor] = {}
-        bar = tqdm(
+        bar = progress_bar(
             total=self.steps_per_epoch,
             desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-            disable=not (cfg.progress and self.dist.is_main),
+            enabled=cfg.progress and self.dist.is_main,
             leave=False,
             unit="step",
         )
@@ -344,10 +344,10 @@ class Trainer:
                 self.baselines = baseline_metrics(cfg, self.data, self.evaluate)
                 log.info("baselines: %s", json.dumps(self.baselines))
             barrier(self.dist)
-            epochs_bar = tqdm(
+            epochs_bar = progress_bar(
                 range(self.epoch, cfg.epochs),
                 desc=f"{cfg.method} on {cfg.dataset}",
-                disable=not (cfg.progress and self.dist.is_main),
+                enabled=cfg.progress and self.dist.is_main,
                 unit="epoch",
                 initial=self.epoch,
                 total=cfg.epochs,

@@ -367,5 +367,8 @@ def test_imagefolder_errors(tmp_path):
 def test_dataset_name_missing_root_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="--download"):
         build_ood_dataset("cifar100", in_dataset="cifar10", root=tmp_path, transform=None)
-    with pytest.raises(ValueError, match="needs root="):
-        build_ood_dataset("cifar100", in_dataset="cifar10", transform=None)
+    # the OOD folder is --ood-root (root=), not the run's --data-dir
+    for spec in ("cifar100", "svhn"):
+        with pytest.raises(ValueError, match="--ood-root") as info:
+            build_ood_dataset(spec, in_dataset="cifar10", transform=None)
+        assert "--data-dir" not in str(info.value)

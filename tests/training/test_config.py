@@ -146,3 +146,55 @@ def test_a_data_folder_with_digits_is_refused_naming_the_flag():  # issue 10, it
     with pytest.raises(ValueError, match=r"data_dir.*digits.*--dataset"):
         TrainConfig(data_dir="/data/cifar10").validate()
     TrainConfig(dataset="cifar10", data_dir="/data/cifar10").validate()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("epochs", "ten", "an integer"),
+        ("epochs", True, "an integer"),
+        ("epochs", 2.5, "an integer"),
+        ("lr", "0.1", "a number"),
+        ("lr", "nan", "a number"),
+        ("lr", float("nan"), "a number"),
+        ("df", "three", "a number"),
+        ("hidden", "64", "an integer"),
+        ("projector", 1, "true or false"),
+        ("projector", "yes", "true or false"),
+        ("subset", "100", "an integer or null"),
+        ("arch", 18, "a string"),
+    ],
+)
+def test_values_are_type_checked_naming_key_type_and_value(key, value, expected, tmp_path):
+    """Issue 10 item 6: what YAML hands over is checked against the field's type, before any comparison."""
+    with pytest.raises(ValueError) as info:
+        config_from_dict({key: value}).validate()
+    message = str(info.value)
+    assert message.startswith(f"{key} must be {expected}") and repr(value) in message
+    # the same through a config file
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({key: value}))
+    with pytest.raises(ValueError, match=f"^{key} must be "):
+        load_config(path)
+
+
+def test_ints_for_floats_and_inf_strings_still_load():
+    cfg = config_from_dict({"lr": 1, "df": "inf", "grad_clip": 2}).validate()
+    assert cfg.lr == 1.0 and math.isinf(cfg.df) and cfg.grad_clip == 2
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "line"),
+    [
+        (".yaml", "epochs: 3\nlr: [0.1\nbeta: 1\n", 3),
+        (".yml", "epochs: 3\n  lr: 0.1\n", 2),
+        (".json", '{"epochs": 3,\n}', 2),
+    ],
+)
+def test_malformed_config_file_is_one_line_naming_file_and_line(tmp_path, suffix, text, line):
+    path = tmp_path / f"bad{suffix}"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and f"line {line}" in message

@@ -1,0 +1,101 @@
+"""Unreadable image files (issue 10 item 5): a one-line error naming the file, check-data, skipping."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pyro_vje.cli import main
+from pyro_vje.data import build_dataset
+from pyro_vje.data.check import UnreadableImageError, image_paths, load_image, readable_samples, scan_images
+from pyro_vje.data.ood import build_ood_dataset
+
+
+def make_tree_with_bad_files(root: Path, per_class: int = 4) -> tuple[Path, list[Path]]:
+    """root/{train,test}/{a,b}/<i>.png, plus a zero-byte and a random-bytes .jpg in train/."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / c / f"{i}.png")
+    zero = root / "train" / "a" / "zero.jpg"
+    zero.write_bytes(b"")
+    junk = root / "train" / "b" / "junk.jpg"
+    junk.write_bytes(np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8).tobytes())
+    return root, [zero, junk]
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return make_tree_with_bad_files(tmp_path / "data")
+
+
+def test_loading_a_bad_file_names_it(tree):
+    _, bad = tree
+    for path in bad:
+        with pytest.raises(UnreadableImageError) as info:
+            load_image(path)
+        message = str(info.value)
+        assert isinstance(info.value, ValueError) and str(path) in message and "\n" not in message
+        assert "check-data" in message and "--skip-unreadable" in message
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_an_image_folder_with_a_bad_file_raises_the_named_error(tree, cache):
+    root, bad = tree
+    with pytest.raises(UnreadableImageError, match="unreadable image .*(zero|junk).jpg"):
+        ds = build_dataset("imagefolder", "train", root=root, cache=cache)
+        for i in range(len(ds)):
+            ds[i]
+
+
+def test_skip_unreadable_leaves_them_out_with_a_count(tree, capsys):
+    root, bad = tree
+    ds = build_dataset("imagefolder", "train", root=root, skip_unreadable=True)
+    assert len(ds) == 8 and {p for p, _ in ds.samples}.isdisjoint(map(str, bad))
+    assert all(ds[i][0].size == (8, 8) for i in range(len(ds)))
+    assert "skipped 2 unreadable image(s)" in capsys.readouterr().err
+
+
+def test_scan_lists_exactly_the_bad_files(tree):
+    root, bad = tree
+    paths = image_paths(root)
+    checked, found = scan_images(paths)
+    assert checked == 18 and sorted(p for p, _ in found) == sorted(map(str, bad))
+    kept, dropped = readable_samples([(p, 0) for p in paths])
+    assert len(kept) == 16 and sorted(dropped) == sorted(map(str, bad))
+
+
+def test_check_data_command(tree, tmp_path, capsys):
+    root, bad = tree
+    assert main(["check-data", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert all(str(p) in out for p in bad) and "checked 18 image files, 2 unreadable" in out
+    for path in bad:
+        os.remove(path)
+    assert main(["check-data", str(root)]) == 0
+    assert "all readable" in capsys.readouterr().out
+
+
+def test_ood_image_folder_with_a_bad_file(tree):
+    root, _ = tree
+    ds = build_ood_dataset(f"imagefolder:{root / 'train' / 'a'}", in_dataset="cifar10", transform=None)
+    with pytest.raises(UnreadableImageError, match="zero.jpg"):
+        for i in range(len(ds)):
+            ds[i]
+
+
+def test_training_on_a_tree_with_bad_files(tree, tmp_path, capsys):
+    root, _ = tree
+    args = ["train", "--dataset", "imagefolder", "--data-dir", str(root), "--image-size", "8"]
+    args += ["--epochs", "1", "--batch-size", "4", "--knn-k", "3"]
+    args += ["--no-progress", "--no-tensorboard", "--no-figures"]
+    assert main([*args, "--out", str(tmp_path / "r1")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unreadable image" in err and ".jpg" in err
+    assert main([*args, "--skip-unreadable", "--out", str(tmp_path / "r2")]) == 0
+    assert "skipped 2 unreadable image(s)" in capsys.readouterr().err
