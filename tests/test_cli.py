@@ -134,7 +134,11 @@ def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(Trainer, "_train_epoch", interrupted_in_epoch_2)
     out = tmp_path / "run"
-    assert main(["train", "--out", str(out), *FAST]) == 130
+    try:
+        code = main(["train", "--out", str(out), *FAST])
+    except KeyboardInterrupt:  # would otherwise stop the whole test session
+        pytest.fail("main() let KeyboardInterrupt through")
+    assert code == 130
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert str(out / "last.pt") in err and f"pyro-vje train --resume --out {out}" in err
