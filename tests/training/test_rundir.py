@@ -92,7 +92,16 @@ def test_config_json_keeps_the_flat_layout_of_runs_written_before_the_redesign(t
     old_text = (tmp_path / "run" / "config.json").read_text()
     saved = read_run_config(tmp_path / "run")
     create_run_dir(tmp_path / "new", config_from_dict(saved))
-    assert (tmp_path / "new" / "config.json").read_text() == old_text  # same keys, order and values
+    new_text = (tmp_path / "new" / "config.json").read_text()
+    old, new = json.loads(old_text), json.loads(new_text)
+    # settings added since (e.g. skip_unreadable) appear at their defaults; the rest is unchanged
+    added = [k for k in new if k not in old]
+    defaults = TrainConfig().to_dict()
+    assert {k: new[k] for k in added} == {k: defaults[k] for k in added}
+    assert [k for k in new if k in old] == list(old)  # same keys in the same order
+    assert {k: new[k] for k in old} == old  # and values
+    if not added:
+        assert new_text == old_text
 
 
 def test_check_run_dir_names_the_settings_that_differ_on_resume(tmp_path):
