@@ -92,11 +92,18 @@ def test_config_json_keeps_the_flat_layout_of_runs_written_before_the_redesign(t
     old_text = (tmp_path / "run" / "config.json").read_text()
     saved = read_run_config(tmp_path / "run")
     create_run_dir(tmp_path / "new", config_from_dict(saved))
-    new = json.loads((tmp_path / "new" / "config.json").read_text())
-    added = {"augment_backend"}  # settings added since a1d9cf2
-    assert set(new) - set(saved) == added
-    # the old keys in the same order with the same values
-    assert [(k, v) for k, v in new.items() if k not in added] == list(json.loads(old_text).items())
+    new_text = (tmp_path / "new" / "config.json").read_text()
+    old, new = json.loads(old_text), json.loads(new_text)
+    # settings added since a1d9cf2 appear at their defaults (augment_backend: the resolved
+    # backend, recorded so that a resume makes its views as before); the rest is unchanged
+    added = [k for k in new if k not in old]
+    assert "augment_backend" in added
+    defaults = TrainConfig().to_dict()
+    assert {k: new[k] for k in added if k != "augment_backend"} == {
+        k: defaults[k] for k in added if k != "augment_backend"
+    }
+    assert [k for k in new if k in old] == list(old)  # same keys in the same order
+    assert {k: new[k] for k in old} == old  # and values
 
 
 def test_check_run_dir_names_the_settings_that_differ_on_resume(tmp_path):
