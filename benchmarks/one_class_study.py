@@ -52,16 +52,17 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from pyro_vje import score as scoring
-from pyro_vje.data import DATASET_INFO, TwoViews, build_dataset, dataset_labels, eval_transform
+from pyro_vje.data import DATASET_INFO, TwoViews, build_dataset, dataset_labels
 from pyro_vje.data.digits import DigitsTwoViews
 from pyro_vje.data.subset import balanced_subset_indices
 from pyro_vje.data.transforms import moco_v2_transform
 from pyro_vje.distributions import PolarStudentT
 from pyro_vje.model import VJE
 from pyro_vje.networks import InferenceNetwork
-from pyro_vje.protocols.one_class import knn_distance
+from pyro_vje.evaluation.knn import knn_distance
+from pyro_vje.evaluation.metrics import auroc
 from pyro_vje.training import TrainConfig, lr_at, scaled_lr
-from pyro_vje.training.methods import build_backbone
+from pyro_vje.training.methods import build_backbone, module_local_params
 
 
 # ----------------------------------------------------------------------------- sphere normalizer
@@ -328,7 +329,7 @@ def gauss_density(bank_z: torch.Tensor, z: torch.Tensor) -> np.ndarray:
 
 
 def auroc_pair(s_in, s_out) -> float:
-    return scoring.auroc(s_in, s_out)
+    return auroc(s_in, s_out)
 
 
 # ----------------------------------------------------------------------------- train
@@ -546,4 +547,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with module_local_params():
+        main()

@@ -121,9 +121,17 @@ def _cmd_one_class(args: argparse.Namespace) -> int:
     config = _protocol_config(args)
     out = _protocol_out(args, "one-class", config)
     results = run_one_class(
-        config, out, args.classes, posterior_samples=args.posterior_samples, tta_views=args.tta
+        config,
+        out,
+        args.classes,
+        posterior_samples=args.posterior_samples,
+        tta_views=args.tta,
+        bn_stats=args.bn_stats,
+        score_epochs=args.score_epochs or (),
     )
     print((out / "results.md").read_text())
+    if args.score_epochs:
+        print((out / "results_epochs.md").read_text())
     print(f"results: {out / 'results.json'}; figures: {out / 'figures'}")
     return 0 if results else 2
 
@@ -382,6 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
         "default) a CPU-sized variant (20 epochs, lr 0.01 per 256). Rerun the same command to resume.",
     )
     protocol_args(oc)
+    oc.add_argument(
+        "--bn-stats",
+        choices=("normal", "train"),
+        default="normal",
+        help="BatchNorm statistics of the scored model: re-estimated on the normal class's clean "
+        "training images (default, docs/scoring.md) or kept from training (augmented views)",
+    )
+    oc.add_argument(
+        "--score-epochs",
+        type=_int_list,
+        metavar="E1,E2,...",
+        help="also score after these epochs: AUROC against training length (results_epochs.md)",
+    )
     oc.set_defaults(func=_cmd_one_class)
 
     sw = sub.add_parser(
