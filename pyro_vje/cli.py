@@ -170,6 +170,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         posterior_samples=args.posterior_samples,
         tta_views=args.tta,
         device=args.device,
+        bank_size=args.bank_size,
+        bn_stats=args.bn_stats,
         progress=not args.no_progress,
     )
     print(markdown_table(results))
@@ -392,8 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     protocol_args(oc)
     oc.add_argument(
         "--bn-stats",
-        choices=("normal", "train"),
-        default="normal",
+        choices=("clean", "train"),
+        default="clean",
         help="BatchNorm statistics of the scored model: re-estimated on the normal class's clean "
         "training images (default, docs/scoring.md) or kept from training (augmented views)",
     )
@@ -446,6 +448,20 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--ood-root", help="folder of the OOD data set (torchvision files or image folders)")
     sc.add_argument("--download", action="store_true", help="let torchvision download the OOD data set")
     sc.add_argument("--limit", type=int, metavar="N", help="score at most N images of each set")
+    sc.add_argument(
+        "--bank-size",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="clean training images for the class scores, the kNN baselines and the BatchNorm "
+        "re-estimation (default 2000)",
+    )
+    sc.add_argument(
+        "--bn-stats",
+        choices=("clean", "train"),
+        default="clean",
+        help="BatchNorm statistics: re-estimated on the clean bank (default) or the checkpoint's",
+    )
     sc.add_argument("--out", metavar="DIR", help="write ood.json, ood.md, scores.npz and figures here")
     scoring_args(sc)
     sc.set_defaults(func=_cmd_score)
