@@ -166,7 +166,11 @@ class TrainConfig:
     eval_subset: int | None = setting(None, "evaluate on a class-balanced subset of N test images", "data")
     image_size: int | None = setting(None, "input size (default: the data set's)", "data")
     cache: bool = setting(False, "decode an image folder once into memory", "data")
-    augment: str = setting("default", "default (MoCo v2; the 8x8 recipe for digits) or none", "data")
+    augment: str = setting(
+        "default",
+        "default (MoCo v2; the 8x8 recipe for digits), crop (MoCo v2 without color jitter) or none",
+        "data",
+    )
     num_workers: int = setting(0, "data-loading processes", "data")
 
     # optimization (paper: SGD, momentum 0.9, lr 0.05 x batch/256, wd 5e-6, 10-epoch warm-up, cosine)
@@ -254,7 +258,7 @@ class TrainConfig:
         _choice("amp", self.amp, AMP_MODES)
         _choice("linear_probe", self.linear_probe, ("none", "fast", "full"))
         _choice("norm", self.norm, ("batch", "group", "none"))
-        _choice("augment", self.augment, ("default", "none"))
+        _choice("augment", self.augment, ("default", "crop", "none"))
         for name in ("epochs", "batch_size", "knn_k", "eval_every"):
             _at_least_one(name, getattr(self, name))
         self.options.validate()

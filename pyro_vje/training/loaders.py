@@ -114,7 +114,10 @@ def build_run_data(config: TrainConfig, dist: DistInfo, per_rank_batch: int, pin
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
     common = {"root": config.data_dir, "download": config.download, "cache": config.cache}
-    augment = train_transform(info, size) if config.augment == "default" else eval_transform(info, size)
+    if config.augment == "none":
+        augment = eval_transform(info, size)
+    else:  # default, or crop: without the color jitter and grayscale
+        augment = train_transform(info, size, color=config.augment != "crop")
     train_indices = _subset(config, config.train_split, config.subset, config.seed)
     train_set = build_dataset(
         config.dataset, config.train_split, transform=TwoViews(augment), indices=train_indices, **common
