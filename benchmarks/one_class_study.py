@@ -57,10 +57,10 @@ from pyro_vje.data.digits import DigitsTwoViews
 from pyro_vje.data.subset import balanced_subset_indices
 from pyro_vje.data.transforms import moco_v2_transform
 from pyro_vje.distributions import PolarStudentT
-from pyro_vje.model import VJE
-from pyro_vje.networks import InferenceNetwork
 from pyro_vje.evaluation.knn import knn_distance
 from pyro_vje.evaluation.metrics import auroc
+from pyro_vje.model import VJE
+from pyro_vje.networks import InferenceNetwork
 from pyro_vje.training import TrainConfig, lr_at, scaled_lr
 from pyro_vje.training.methods import build_backbone, module_local_params
 
@@ -317,7 +317,9 @@ def latent_overlap(e: dict, bank: dict, chunk: int = 128) -> np.ndarray:
     out = []
     for mc, sc in zip(e["loc"].split(chunk), e["scale"].split(chunk)):
         v = var.unsqueeze(0) + sc.pow(2).unsqueeze(1)  # (c, n, D)
-        lp = -0.5 * ((mc.unsqueeze(1) - loc.unsqueeze(0)).pow(2) / v + v.log() + math.log(2 * math.pi)).sum(-1)
+        lp = -0.5 * ((mc.unsqueeze(1) - loc.unsqueeze(0)).pow(2) / v + v.log() + math.log(2 * math.pi)).sum(
+            -1
+        )
         out.append(-(torch.logsumexp(lp, 1) - math.log(len(loc))))
     return torch.cat(out).numpy()
 
@@ -356,7 +358,11 @@ def train_steps(model: VJE, data: dict, args, checkpoints: list[int], on_checkpo
                 yield norm(aug(x)), norm(aug(x))
     else:
         loader = DataLoader(
-            data["train_set"], batch_size=batch, shuffle=True, drop_last=True, num_workers=0,
+            data["train_set"],
+            batch_size=batch,
+            shuffle=True,
+            drop_last=True,
+            num_workers=0,
             generator=torch.Generator().manual_seed(args.seed),
         )
         steps_per_epoch = len(loader)
@@ -395,9 +401,7 @@ def study_class(args, c: int, log_z) -> dict:
     inlier = (test_y == c).numpy()
     sets = {"val_in": data["val_in"][0], "val_out": data["val_out"][0], "test": test_x}
     fit_x = data["fit"][0]
-    raw = {
-        "knn_raw": {k: knn_distance(fit_x.flatten(1), v.flatten(1), 5).numpy() for k, v in sets.items()}
-    }
+    raw = {"knn_raw": {k: knn_distance(fit_x.flatten(1), v.flatten(1), 5).numpy() for k, v in sets.items()}}
     result: dict = {"class": c, "n_fit": len(fit_x), "epochs": {}}
 
     def aurocs(scores: dict[str, dict[str, np.ndarray]]) -> dict:
@@ -502,7 +506,9 @@ def main(argv=None) -> None:
     p.add_argument("--dataset", default="digits", choices=("digits", "cifar10"))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
-    p.add_argument("--epochs", default="200", help="checkpoint epochs (comma-separated); trains to the largest")
+    p.add_argument(
+        "--epochs", default="200", help="checkpoint epochs (comma-separated); trains to the largest"
+    )
     p.add_argument("--lr", type=float, default=0.01, help="per 256 images")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--warmup-epochs", type=int, default=2)
@@ -543,7 +549,10 @@ def main(argv=None) -> None:
         print(f"== {split}: mean (min) AUROC over classes {classes}")
         for ep, e in summary[split].items():
             for bn, d in e.items():
-                print(f" epoch {ep} bn {bn}: " + ", ".join(f"{k} {m:.3f} ({lo:.2f})" for k, (m, lo) in d.items()))
+                print(
+                    f" epoch {ep} bn {bn}: "
+                    + ", ".join(f"{k} {m:.3f} ({lo:.2f})" for k, (m, lo) in d.items())
+                )
 
 
 if __name__ == "__main__":
