@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
 from .. import score as scoring
@@ -33,8 +34,9 @@ from ..evaluation.batchnorm import reestimate_batchnorm
 from ..evaluation.features import extract_features
 from ..evaluation.knn import knn_distance
 from ..evaluation.metrics import auroc
+from ..model import VJE
 from ..training.config import TrainConfig
-from ..training.loaders import build_eval_sets, test_split_name
+from ..training.loaders import RunData, build_eval_sets, test_split_name
 from ..training.logger import json_safe
 from ..training.trainer import Trainer
 
@@ -86,9 +88,9 @@ BN_STATS = ("clean", "train")
 
 
 def score_class(
-    vje,
-    data,
-    device,
+    vje: VJE,
+    data: RunData,
+    device: torch.device,
     *,
     bn_stats: str = "clean",
     posterior_samples: int = 0,
@@ -151,7 +153,8 @@ def run_class(
     """Train (or resume) and score one normal class; return its ``scores.npz`` contents.
 
     ``score_epochs``: also score the model after these epochs (on a copy, the same way),
-    into ``scores-epoch<E>.npz``: AUROC against training length from one run."""
+    into ``scores-epoch<E>.npz``: AUROC against training length from one run (epochs
+    already passed when a class is resumed are not scored again)."""
     class_dir = out_dir / f"class-{normal_class}"
     done = class_dir / "scores.npz"
     if done.is_file():
