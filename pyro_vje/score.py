@@ -53,10 +53,14 @@ from .model import VJE
 from .progress import progress_bar
 
 __all__ = [
+    "CLASS_SCORES",
     "SCORES",
+    "aggregate_nll",
+    "class_scores",
     "directional",
     "entropy",
     "joint",
+    "mixture_nll",
     "radial",
     "score",
     "score_embeddings",
@@ -69,6 +73,7 @@ __all__ = [
 
 SCORES = ("joint", "directional", "radial", "variance", "entropy")
 _LOG_2PI_E = math.log(2 * math.pi * math.e)
+_LOG_2PI = math.log(2 * math.pi)
 
 
 def _check_model(model) -> VJE:
@@ -179,6 +184,128 @@ def score_embeddings(
     if "entropy" in which:
         out["entropy"] = 0.5 * (_LOG_2PI_E + variance.log()).sum(-1)
     return {k: out[k] for k in which}
+
+
+def _check_bank(name: str, *tensors: torch.Tensor) -> None:
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) != 1 or tensors[0].dim() != 2 or tensors[0].shape[0] == 0:
+        raise ValueError(
+            f"{name}: bank_loc and bank_scale must be non-empty (N, D) of one shape, got {shapes}"
+        )
+
+
+@torch.no_grad()
+def mixture_nll(
+    model: VJE,
+    z: torch.Tensor,
+    bank_loc: torch.Tensor,
+    bank_scale: torch.Tensor,
+    *,
+    chunk_size: int = 64,
+) -> torch.Tensor:
+    r"""The ``mixture`` score: the model's NLL of ``z`` under a class's posteriors.
+
+    .. math::
+
+        S_{mix}(x) = -\log \frac1N \sum_{i=1}^N p_\psi(z \mid s = \mu_i, \sigma_i^2),
+
+    with :math:`p_\psi` the likelihood of Eq. 31 (the terms of Eq. 39) and
+    :math:`(\mu_i, \sigma_i)` the posteriors ``bank_loc``, ``bank_scale`` (``(N, D)``) of
+    the normal class's training images. VJE trains :math:`p_\psi(z_j \mid s_i, \sigma_i)`
+    to predict the embedding of another view of image i (Eq. 35); modelling a new normal
+    image as a view of one of the N training images, drawn uniformly, gives this mixture
+    as the model's density of normal embeddings (posterior means plugged in for
+    :math:`s_i`, as Eq. 39 does). Eq. 39 is its special case N = 1 with the input's own
+    posterior. Computed with ``logsumexp`` in float64, ``chunk_size`` inputs at a time.
+    """
+    model = _check_model(model)
+    _check_bank("mixture_nll", bank_loc, bank_scale)
+    if z.dim() != 2 or z.shape[1] != bank_loc.shape[1]:
+        raise ValueError(f"mixture_nll: z must be (M, {bank_loc.shape[1]}), got {tuple(z.shape)}")
+    loc, scale = bank_loc.double().unsqueeze(0), bank_scale.double().unsqueeze(0)  # (1, N, D)
+    likelihood = model.likelihood(loc, scale)
+    log_n = math.log(bank_loc.shape[0])
+    out = [
+        log_n - torch.logsumexp(likelihood.log_prob(chunk.double().unsqueeze(1)), dim=1)  # (c, N) -> (c,)
+        for chunk in z.split(chunk_size)
+    ]
+    return torch.cat(out).to(torch.promote_types(z.dtype, torch.float32))
+
+
+@torch.no_grad()
+def aggregate_nll(
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    bank_loc: torch.Tensor,
+    bank_scale: torch.Tensor,
+    *,
+    chunk_size: int = 64,
+) -> torch.Tensor:
+    r"""The ``aggregate`` score: the input's posterior against the class's aggregate posterior.
+
+    .. math::
+
+        S_{agg}(x) = -\log \int q(s \mid z)\, \bar q(s)\, ds, \qquad
+        \bar q(s) = \frac1N \sum_{i=1}^N N(s; \mu_i, \mathrm{diag}\, \sigma_i^2),
+
+    the aggregate posterior of the normal class's N training images (``bank_loc``,
+    ``bank_scale``). The integral of a product of two Gaussians is a Gaussian density, so
+
+    .. math::
+
+        S_{agg}(x) = -\log \frac1N \sum_i \prod_d N(\mu_d; \mu_{id}, \sigma_d^2 + \sigma_{id}^2),
+
+    i.e. the expected density of :math:`\bar q` under the input's posterior, in closed form
+    (float64, ``logsumexp``, ``chunk_size`` inputs at a time).
+    """
+    _check_bank("aggregate_nll", bank_loc, bank_scale)
+    if loc.shape != scale.shape or loc.dim() != 2 or loc.shape[1] != bank_loc.shape[1]:
+        raise ValueError(
+            f"aggregate_nll: loc and scale must both be (M, {bank_loc.shape[1]}), got "
+            f"{tuple(loc.shape)} and {tuple(scale.shape)}"
+        )
+    mu_b, var_b = bank_loc.double().unsqueeze(0), bank_scale.double().square().unsqueeze(0)  # (1, N, D)
+    log_n = math.log(bank_loc.shape[0])
+    out = []
+    for mu, sd in zip(loc.double().split(chunk_size), scale.double().split(chunk_size)):
+        var = var_b + sd.square().unsqueeze(1)  # (c, N, D)
+        log_p = -0.5 * ((mu.unsqueeze(1) - mu_b).square() / var + var.log() + _LOG_2PI).sum(-1)
+        out.append(log_n - torch.logsumexp(log_p, dim=1))
+    return torch.cat(out).to(torch.promote_types(loc.dtype, torch.float32))
+
+
+#: scores of an input against a class's posteriors (:func:`class_scores`)
+CLASS_SCORES = ("mixture", "aggregate")
+
+
+def class_scores(
+    model: VJE,
+    features: dict[str, torch.Tensor],
+    bank: dict[str, torch.Tensor],
+    *,
+    which: Iterable[str] = CLASS_SCORES,
+    chunk_size: int = 64,
+) -> dict[str, torch.Tensor]:
+    """:func:`mixture_nll` (``"mixture"``) and :func:`aggregate_nll` (``"aggregate"``) of the
+    inputs' features ``{"z", "mu", "scale"}`` against ``bank``, the features of the normal
+    class's training images (both as :func:`pyro_vje.evaluation.extract_features` returns
+    them); CPU float32 tensors ``(N,)``."""
+    which = tuple(which)
+    unknown = [w for w in which if w not in CLASS_SCORES]
+    if unknown or not which:
+        raise ValueError(f"unknown class score(s) {unknown or which}; choose from {', '.join(CLASS_SCORES)}")
+    for name, feats in (("features", features), ("bank", bank)):
+        missing = [k for k in ("z", "mu", "scale") if k not in feats]
+        if missing:
+            raise ValueError(f"{name} lack {missing}; pass the output of extract_features(vje, ...)")
+    out = {}
+    if "mixture" in which:
+        out["mixture"] = mixture_nll(model, features["z"], bank["mu"], bank["scale"], chunk_size=chunk_size)
+    if "aggregate" in which:
+        out["aggregate"] = aggregate_nll(
+            features["mu"], features["scale"], bank["mu"], bank["scale"], chunk_size=chunk_size
+        )
+    return {k: v.float().cpu() for k, v in out.items()}
 
 
 def _batches(inputs, batch_size: int) -> tuple[Iterator[torch.Tensor], int]:

@@ -41,6 +41,7 @@ def moco_v2_transform(
     *,
     blur: bool | None = None,
     crop_scale: tuple[float, float] = (0.2, 1.0),
+    color: bool = True,
 ) -> T.Compose:
     """The MoCo v2 augmentation of a PIL image, ending in a normalized float tensor ``(C, S, S)``.
 
@@ -49,6 +50,8 @@ def moco_v2_transform(
     sigma in [0.1, 2]) with p=0.5 if ``blur``, horizontal flip, ToTensor, Normalize.
     ``blur=None`` means ``image_size >= 96``: the paper trains CIFAR (32 px) without blur.
     ``mean``/``std`` must have one entry per channel of the images (1-channel images work).
+    ``color=False`` leaves out the color jitter and the grayscale (crops and flips only): views
+    that keep an image's colors, for one-class training where color tells the classes apart.
     """
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
@@ -56,11 +59,9 @@ def moco_v2_transform(
         raise ValueError(f"mean and std differ in length: {len(mean)} vs {len(std)}")
     if blur is None:
         blur = image_size >= 96
-    steps: list[Callable] = [
-        T.RandomResizedCrop(image_size, scale=crop_scale),
-        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-        T.RandomGrayscale(p=0.2),
-    ]
+    steps: list[Callable] = [T.RandomResizedCrop(image_size, scale=crop_scale)]
+    if color:
+        steps += [T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), T.RandomGrayscale(p=0.2)]
     if blur:
         kernel = max(3, int(0.1 * image_size) // 2 * 2 + 1)
         steps.append(T.RandomApply([T.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
@@ -147,13 +148,16 @@ def eval_transform(info: DatasetInfo, image_size: int | None = None) -> T.Compos
     return T.Compose([*resize, T.ToTensor(), normalize])
 
 
-def train_transform(info: DatasetInfo, image_size: int | None = None) -> T.Compose:
-    """Training augmentation: :func:`moco_v2_transform` for images, :func:`digits_transform` for digits."""
+def train_transform(info: DatasetInfo, image_size: int | None = None, *, color: bool = True) -> T.Compose:
+    """Training augmentation: :func:`moco_v2_transform` for images (``color=False``: without
+    its color jitter and grayscale), :func:`digits_transform` for digits."""
     size = info.image_size if image_size is None else int(image_size)
     if info.name == "digits":
+        if not color:
+            raise ValueError("digits have their own augmentation recipe; color=False applies to color images")
         _check_digits_size(info, size)
         return digits_transform(mean=info.mean, std=info.std)
-    return moco_v2_transform(size, info.mean, info.std)
+    return moco_v2_transform(size, info.mean, info.std, color=color)
 
 
 def _check_digits_size(info: DatasetInfo, size: int) -> None:

@@ -12,12 +12,15 @@
   :func:`normalized_std`, :func:`embedding_diagnostics`.
 * :mod:`~pyro_vje.evaluation.features` — frozen features of a data set: :func:`extract_features`,
   :func:`flatten_pixels`, :func:`autocast`.
+* :mod:`~pyro_vje.evaluation.batchnorm` — BatchNorm running statistics re-estimated on chosen
+  images (a one-class protocol step): :func:`reestimate_batchnorm`.
 * :mod:`~pyro_vje.evaluation.evaluate` — a trained method on frozen features:
   :func:`evaluate_method`, :func:`evaluate_features`.
 
 The protocols and formulas are described in ``docs/evaluation.md``.
 """
 
+from .batchnorm import batchnorm_layers, reestimate_batchnorm
 from .diagnostics import effective_rank, embedding_diagnostics, normalized_std, posterior_variance_stats
 from .evaluate import evaluate_features, evaluate_method
 from .features import autocast, extract_features, flatten_pixels
@@ -26,6 +29,8 @@ from .linear import LinearProbeConfig, linear_probe
 from .metrics import aupr, auroc, fpr_at_tpr, ood_metrics
 
 __all__ = [
+    "batchnorm_layers",
+    "reestimate_batchnorm",
     "aupr",
     "auroc",
     "autocast",

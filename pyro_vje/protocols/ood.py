@@ -20,6 +20,9 @@ from torch.utils.data import DataLoader, Dataset
 from .. import score as scoring
 from ..data import TwoViews, dataset_info, narrow, subset_indices, train_transform
 from ..data.ood import build_ood_dataset, ood_train_transform, ood_transform
+from ..evaluation.batchnorm import reestimate_batchnorm
+from ..evaluation.features import extract_features
+from ..evaluation.knn import knn_distance
 from ..evaluation.metrics import ood_metrics
 from ..training.distributed import resolve_device
 from ..training.export import load_run
@@ -39,16 +42,22 @@ def _loader(ds: Dataset | None) -> DataLoader | None:
     return None if ds is None else DataLoader(ds, batch_size=256, shuffle=False)
 
 
-def _scores(vje, ds: Dataset, device, *, posterior_samples: int, tta_views: int, tta_set, progress: bool):
-    scores, _ = scoring.score_split(
+def _scores(
+    vje, ds: Dataset, device, bank, *, posterior_samples: int, tta_views: int, tta_set, progress: bool
+):
+    scores, feats = scoring.score_split(
         vje,
         _loader(ds),
         device=device,
         posterior_samples=posterior_samples,
         tta_loader=_loader(tta_set),
         tta_views=tta_views,
+        keep_pixels=True,
         progress=progress,
     )
+    scores.update({k: v.numpy() for k, v in scoring.class_scores(vje, feats, bank).items()})
+    scores["knn_raw_pixels"] = knn_distance(bank["pixels"], feats["pixels"], 5).numpy()
+    scores["knn_z"] = knn_distance(bank["z"], feats["z"], 5).numpy()
     return scores
 
 
@@ -65,10 +74,18 @@ def run_ood(
     posterior_samples: int = 0,
     tta_views: int = 0,
     device: str = "auto",
+    bank_size: int = 2000,
+    bn_stats: str = "clean",
     figures: bool = True,
     progress: bool = False,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{ood_spec: {score: {"auroc", "aupr_out", "aupr_in", "fpr95"}}}``; written to ``out``."""
+    """``{ood_spec: {score: {"auroc", "aupr_out", "aupr_in", "fpr95"}}}``; written to ``out``.
+
+    The bank is a seeded random ``bank_size`` of the run's clean (un-augmented) training
+    images: the class scores (:func:`pyro_vje.score.class_scores`) and the kNN distances on
+    raw pixels (the training-free baseline) and on z use it, and with ``bn_stats="clean"``
+    (default) the BatchNorm statistics are re-estimated on it first (docs/scoring.md);
+    ``"train"`` keeps the checkpoint's."""
     if not ood:
         raise ValueError("give at least one out-of-distribution set (--ood)")
     dev = resolve_device(device)
@@ -76,15 +93,23 @@ def run_ood(
     if data_dir is not None:
         config = dataclasses.replace(config, data_dir=data_dir)
     info = dataset_info(config.dataset, image_size=config.image_size, count_classes=False)
-    _, test_set, _ = build_eval_sets(config)
+    if bn_stats not in ("clean", "train"):
+        raise ValueError(f"bn_stats must be 'clean' or 'train', got {bn_stats!r}")
+    if bank_size < 1:
+        raise ValueError(f"bank_size must be >= 1, got {bank_size}")
+    bank_set, test_set, _ = build_eval_sets(config)
     test_set = _limit(test_set, limit, config.seed)
+    bank_set = _limit(bank_set, min(bank_size, len(bank_set)), config.seed + 2)
+    if bn_stats == "clean":
+        reestimate_batchnorm(vje, _loader(bank_set), device=dev, forward=vje.encoder)
+    bank = extract_features(vje, _loader(bank_set), dev, keep_pixels=True)
     tta_in = None
     if tta_views > 0:
         tta_in = _limit(
             build_eval_sets(config, transform=TwoViews(train_transform(info)))[1], limit, config.seed
         )
     kwargs = {"posterior_samples": posterior_samples, "tta_views": tta_views, "progress": progress}
-    s_in = _scores(vje, test_set, dev, tta_set=tta_in, **kwargs)
+    s_in = _scores(vje, test_set, dev, bank, tta_set=tta_in, **kwargs)
     results: dict[str, dict[str, dict[str, float]]] = {}
     all_scores = {}
     for spec in ood:
@@ -102,7 +127,7 @@ def run_ood(
                 limit,
                 config.seed + 1,
             )
-        s_out = _scores(vje, ds, dev, tta_set=tta_out, **kwargs)
+        s_out = _scores(vje, ds, dev, bank, tta_set=tta_out, **kwargs)
         results[spec] = {name: ood_metrics(s_in[name], s_out[name]) for name in s_in}
         all_scores[spec] = s_out
     if out is not None:
@@ -111,18 +136,25 @@ def run_ood(
 
 
 def markdown_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """A table per OOD set; next to every score, its AUROC minus the training-free raw-pixel
+    kNN baseline's."""
     lines = []
     for spec, per_score in results.items():
+        base = per_score.get("knn_raw_pixels")
         lines += [
             f"### in-distribution vs `{spec}`",
             "",
-            "| score | AUROC | AUPR-out | AUPR-in | FPR@95%TPR |",
+            "| score | AUROC | AUPR-out | AUPR-in | FPR@95%TPR |"
+            + (" AUROC - raw-pixel kNN |" if base else ""),
         ]
-        lines.append("|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|" + ("---|" if base else ""))
         for name, m in per_score.items():
-            lines.append(
+            row = (
                 f"| {name} | {m['auroc']:.3f} | {m['aupr_out']:.3f} | {m['aupr_in']:.3f} | {m['fpr95']:.3f} |"
             )
+            if base:
+                row += f" {m['auroc'] - base['auroc']:+.3f} |"
+            lines.append(row)
         lines.append("")
     return "\n".join(lines)
 

@@ -220,7 +220,11 @@ class TrainConfig:
         "leave out image files PIL cannot read, logging how many (list them: pyro-vje check-data DIR)",
         "data",
     )
-    augment: str = setting("default", "default (MoCo v2; the 8x8 recipe for digits) or none", "data")
+    augment: str = setting(
+        "default",
+        "default (MoCo v2; the 8x8 recipe for digits), crop (MoCo v2 without color jitter) or none",
+        "data",
+    )
     augment_backend: str = setting(
         "auto",
         "where training views are made: batched (whole batches on the training device, from the "
@@ -319,7 +323,7 @@ class TrainConfig:
         _choice("amp", self.amp, AMP_MODES)
         _choice("linear_probe", self.linear_probe, ("none", "fast", "full"))
         _choice("norm", self.norm, ("batch", "group", "none"))
-        _choice("augment", self.augment, ("default", "none"))
+        _choice("augment", self.augment, ("default", "crop", "none"))
         _choice("augment_backend", self.augment_backend, AUGMENT_BACKENDS)
         for name in ("epochs", "batch_size", "knn_k", "eval_every"):
             _at_least_one(name, getattr(self, name))

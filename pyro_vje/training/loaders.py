@@ -205,7 +205,10 @@ def build_run_data(
         )
         sampler: DistributedSampler | EpochIndices = train_loader.sampler
     else:
-        augment = train_transform(info, size) if config.augment == "default" else eval_transform(info, size)
+        if config.augment == "none":
+            augment = eval_transform(info, size)
+        else:  # default, or crop: without the color jitter and grayscale
+            augment = train_transform(info, size, color=config.augment != "crop")
         # with workers: views seeded per (seed, epoch, index), so the workers can live across epochs
         seeded = workers > 0
         views = PerImageViews(train_set, TwoViews(augment), seed=config.seed if seeded else None)

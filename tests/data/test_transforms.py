@@ -147,3 +147,24 @@ def test_two_views_dataset_yields_pairs_and_pickles():
     assert v1.shape == v2.shape == (1, 8, 8) and isinstance(label, int) and not torch.equal(v1, v2)
     for t in (TwoViews(train_transform(DATASET_INFO["cifar10"])), ds.transform, eval_transform(info)):
         pickle.loads(pickle.dumps(t))
+
+
+def test_color_false_keeps_an_images_colors():
+    """Crops and flips of a one-colour image are that colour; colour jitter / grayscale would change it."""
+    info = DATASET_INFO["cifar10"]
+    image = Image.new("RGB", (32, 32), (200, 40, 90))
+    want = (torch.tensor([200, 40, 90]) / 255.0 - torch.tensor(info.mean)) / torch.tensor(info.std)
+    crop_only = train_transform(info, color=False)
+    assert not any(isinstance(t, (T.RandomApply, T.RandomGrayscale)) for t in crop_only.transforms)
+    torch.manual_seed(0)
+    for _ in range(20):
+        view = crop_only(image)
+        torch.testing.assert_close(view, want.view(3, 1, 1).expand(3, 32, 32), atol=1e-5, rtol=0)
+    torch.manual_seed(0)
+    full = train_transform(info)
+    changed = sum(
+        not torch.allclose(full(image), want.view(3, 1, 1).expand(3, 32, 32), atol=1e-3) for _ in range(20)
+    )
+    assert changed > 0
+    with pytest.raises(ValueError, match="digits"):
+        train_transform(DATASET_INFO["digits"], color=False)

@@ -124,6 +124,10 @@ def test_score_cli_with_synthetic_shifts(tmp_path, capsys):
         assert set(metrics) == {"auroc", "aupr_out", "aupr_in", "fpr95"}
         assert all(0 <= v <= 1 for v in metrics.values())
     assert "joint_tta1" in results["invert"] and (out / "figures" / "roc_invert.png").is_file()
+    for name in ("mixture", "aggregate", "knn_raw_pixels", "knn_z"):  # the bank's scores and baselines
+        assert name in results["invert"]
+    printed = capsys.readouterr().out
+    assert "AUROC - raw-pixel kNN" in printed and "| knn_raw_pixels |" in printed
     assert main(["score", str(run), "--ood", "nonsense", "--no-progress"]) == 2
     assert "nonsense" in capsys.readouterr().err
 
@@ -164,3 +168,40 @@ def test_sweep_heatmap_title_names_classes_and_epochs(tmp_path, monkeypatch):
     out = tmp_path / "sweep"
     assert main(["sweep", "--betas", "0,1", "--dfs", "0.5", "--classes", "0", "--out", str(out), *TINY]) == 0
     assert titles and all(t.endswith("classes 0, 1 epoch") for t in titles), titles
+
+
+def test_table_prints_the_raw_pixel_baseline_next_to_each_score():
+    results = summarize(
+        {
+            "a": {"mixture": 0.9, "joint": 0.5, "knn_raw_pixels": 0.8},
+            "b": {"mixture": 0.7, "joint": 0.4, "knn_raw_pixels": 0.6},
+            "c": {"mixture": 0.65, "joint": 0.9, "knn_raw_pixels": 0.7},
+        }
+    )
+    table = markdown_table(results, reported="mixture")
+    # mixture beats the baseline on a and b (0.9 > 0.8, 0.7 > 0.6), not c; means 0.75 vs 0.7
+    assert "| **mixture** (reported) | 0.900 | 0.700 | 0.650 | 0.750 ± 0.108 | 2/3, +0.050 |" in table
+    assert "| joint | 0.500 | 0.400 | 0.900 | 0.600 ± 0.216 | 1/3, -0.100 |" in table
+    assert "vs raw-pixel kNN" not in markdown_table(summarize({"a": {"joint": 0.5}}))
+
+
+def test_one_class_scores_after_chosen_epochs(tmp_path):
+    out = tmp_path / "oc"
+    tiny = [a for a in TINY if a not in ("--epochs", "1")]
+    args = ["one-class", "--classes", "2", "--epochs", "2", "--score-epochs", "1,2", "--out", str(out), *tiny]
+    assert main(args) == 0
+    by_epoch = json.loads((out / "results_epochs.json").read_text())
+    final = json.loads((out / "results.json").read_text())
+    assert set(by_epoch) == {"1", "2"}
+    for name in ("mixture", "aggregate", "joint", "knn_raw_pixels"):
+        assert by_epoch["2"][name]["per_class"]["2"] == pytest.approx(final[name]["per_class"]["2"])
+    with (
+        np.load(out / "class-2" / "scores-epoch1.npz") as one,
+        np.load(out / "class-2" / "scores.npz") as two,
+    ):
+        assert not np.allclose(one["score_joint"], two["score_joint"])  # a different model
+        np.testing.assert_array_equal(one["score_knn_raw_pixels"], two["score_knn_raw_pixels"])
+    assert "after epoch 1" in (out / "results_epochs.md").read_text()
+    assert (
+        main(["one-class", "--classes", "2", "--score-epochs", "5", "--out", str(tmp_path / "x"), *TINY]) == 2
+    )
