@@ -5,7 +5,7 @@ density and a scalar head its concentration; the stop-gradient target of the
 other view is scored under it (the VJE paper's Eq. 4), and a KL term to the
 uniform distribution on the sphere regularizes the concentration::
 
-    mu_i = h(z_i) / ||h(z_i)||,   kappa_i = D * softplus(u(b_i))          b_i: the predictor's bottleneck
+    mu_i = h(z_i) / ||h(z_i)||,   kappa_i = rho (D - 1) + D * softplus(u(b_i))   (b_i: predictor bottleneck)
     L_align = [-log PS(sg(z2)/||z2||; mu_1, kappa_1) - log PS(sg(z1)/||z1||; mu_2, kappa_2)] / 2   (Eq. 4)
     L_KL    = [KL(PS(mu_1, kappa_1) || U(S^{D-1})) + KL(PS(mu_2, kappa_2) || U(S^{D-1}))] / 2
     L = (L_align + w * L_KL) / D
@@ -17,7 +17,11 @@ Why ``w < 1`` and the division by ``D`` (docs/methods.md derives both): at large
 concentration to the uniform distribution. Dividing by ``D`` (a constant rescaling of
 the loss) keeps the gradient on the mean direction of the order of SimSiam's
 negative cosine instead of ``kappa ~ D`` times larger; the head predicts ``kappa / D``
-for the same reason.
+for the same reason. The floor ``rho (D - 1)``: the maximum-likelihood concentration
+matches the achieved alignment (``E[mu^T x] = kappa / (D - 1 + kappa) = cos``), so the
+alignment gradient ``kappa / (D (1 + cos))`` is proportional to ``cos`` itself and
+vanishes at a random initialization, where ``cos ~ 0`` in high dimension; with the floor
+it stays at least ``rho / (1 + cos)`` times SimSiam's.
 
 Example::
 
@@ -83,12 +87,12 @@ class VSimSiamOptions(MethodOptions):
     projector_layers: int = 2
     predictor_hidden: int = 512
     kl_weight: float = 0.1  # w in [0, 1): w >= 1 sends kappa to 0 (module docstring)
-    min_concentration: float = 1e-3  # floor added to kappa
+    concentration_floor: float = 0.5  # rho: kappa >= rho (D - 1), so the alignment gradient never vanishes
 
     def validate(self) -> VSimSiamOptions:
         self._positive_int("projector_dim", "projector_layers", "predictor_hidden")
         self._positive("kl_weight", allow_zero=True)
-        self._positive("min_concentration")
+        self._positive("concentration_floor", allow_zero=True)
         if self.kl_weight >= 1:
             raise ValueError(
                 f"VSimSiamOptions.kl_weight must be < 1, got {self.kl_weight}: with weight >= 1 the KL to "
@@ -135,9 +139,8 @@ class VSimSiam(TwoViewMethod):
         b = self.predictor_trunk(z)
         mu = F.normalize(self.mean_head(b).float(), dim=-1)
         dim = self.options.projector_dim
-        kappa = (
-            dim * F.softplus(self.concentration_head(b).float().squeeze(-1)) + self.options.min_concentration
-        )
+        floor = self.options.concentration_floor * (dim - 1) + 1e-3
+        kappa = floor + dim * F.softplus(self.concentration_head(b).float().squeeze(-1))
         return h, z, mu, kappa
 
     def training_loss(
