@@ -168,14 +168,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_results(results: dict[str, Any]) -> None:
+def _print_results(results: dict[str, Any], method: str = "vje") -> None:
+    name = "VJE" if method == "vje" else method
     rows = [
         ("knn_raw_pixels", "raw pixels (no training)"),
         ("knn_z_random_init", "random-init encoder z"),
-        ("knn_z", "VJE z"),
-        ("knn_mu", "VJE mu"),
-        ("linear_z", "VJE z, linear probe"),
-        ("linear_mu", "VJE mu, linear probe"),
+        ("knn_z", f"{name} z"),
+        ("knn_mu", f"{name} mu"),
+        ("linear_z", f"{name} z, linear probe"),
+        ("linear_mu", f"{name} mu, linear probe"),
     ]
     print("\naccuracy (top-1) on the evaluation split:")
     for key, label in rows:
@@ -201,7 +202,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     results = train(config, resume=args.resume)
     if results:  # rank 0
-        _print_results(results)
+        _print_results(results, config.method)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2, default=str)
@@ -233,7 +234,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         probe=args.linear_probe,
         seed=config.seed,
     )
-    _print_results(results)
+    _print_results(results, config.method)
     for key, value in results.items():
         if key not in ("knn_z", "knn_mu", "linear_z", "linear_mu"):
             print(f"  {key}: {value:.4f}")

@@ -38,10 +38,11 @@ import math
 
 import torch
 from pyro.distributions import constraints
+from pyro.distributions.util import broadcast_shape
 from torch.distributions import constraints as torch_constraints
 
 from ._base import EmbeddingDistribution, check_vector
-from ._math import as_tensor, broadcast_shape, compute_dtype, normalize
+from ._math import as_tensor, compute_dtype, normalize
 
 __all__ = ["PowerSpherical", "log_sphere_area"]
 
@@ -91,8 +92,8 @@ class PowerSpherical(EmbeddingDistribution):
             raise ValueError(f"{name}: the sphere S^(D-1) needs D >= 2, got loc with D = {dim}")
         concentration = as_tensor(concentration, loc)
         try:
-            batch_shape = broadcast_shape(loc.shape[:-1], concentration.shape)
-        except RuntimeError as err:
+            batch_shape = torch.Size(broadcast_shape(loc.shape[:-1], concentration.shape))
+        except ValueError as err:
             raise ValueError(
                 f"{name}: batch shapes do not broadcast: loc {tuple(loc.shape[:-1])} (+ event ({dim},)), "
                 f"concentration {tuple(concentration.shape)}"
@@ -108,7 +109,8 @@ class PowerSpherical(EmbeddingDistribution):
 
     @staticmethod
     def infer_shapes(loc=(2,), concentration=()):
-        return broadcast_shape(tuple(loc)[:-1], tuple(concentration)), torch.Size(tuple(loc)[-1:])
+        batch_shape = torch.Size(broadcast_shape(tuple(loc)[:-1], tuple(concentration)))
+        return batch_shape, torch.Size(tuple(loc)[-1:])
 
     # ------------------------------------------------------------ parameters
     def _alpha_beta(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

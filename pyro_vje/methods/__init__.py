@@ -14,8 +14,9 @@ options dataclass that belongs to the method:
 :data:`BASELINES` maps a method name to its ``(class, options class)``.
 """
 
-from .base import MethodOptions, TwoViewMethod
+from .base import TwoViewMethod
 from .gje import GJE, GJEOptions, PrototypeJointMixture, batch_gje_terms, gaussian_conditional, gmje_loss
+from .options import METHOD_OPTIONS, MethodOptions, register_method_options, setting
 from .simsiam import SimSiam, SimSiamOptions, negative_cosine, simsiam_loss
 from .vcl import VCL, VCLOptions, gaussian_kl_to_standard, nt_xent, projected_normal_kl_bound
 from .vicreg import VICReg, VICRegOptions, vicreg_loss
@@ -31,6 +32,7 @@ BASELINES: dict[str, tuple[type[TwoViewMethod], type[MethodOptions]]] = {
 
 __all__ = [
     "BASELINES",
+    "METHOD_OPTIONS",
     "GJE",
     "GJEOptions",
     "MethodOptions",
@@ -52,6 +54,8 @@ __all__ = [
     "nt_xent",
     "power_spherical_nll",
     "projected_normal_kl_bound",
+    "register_method_options",
+    "setting",
     "simsiam_loss",
     "vicreg_loss",
     "vsimsiam_loss",

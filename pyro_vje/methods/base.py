@@ -1,47 +1,11 @@
-"""What every two-view method shares: the encoder check, the view check, option validation."""
+"""What every two-view method shares: the encoder check and the view check."""
 
 from __future__ import annotations
-
-import dataclasses
-import math
-from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["MethodOptions", "TwoViewMethod"]
-
-
-@dataclasses.dataclass
-class MethodOptions:
-    """Base of the per-method option dataclasses (each method owns its options).
-
-    Subclasses list their fields and call the checks below from :meth:`validate`.
-    """
-
-    def validate(self):
-        """Raise ``ValueError`` naming the first bad field; return ``self``."""
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def _positive_int(self, *names: str) -> None:
-        for name in names:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}.{name} must be a positive int, got {value!r}")
-
-    def _positive(self, *names: str, allow_zero: bool = False) -> None:
-        for name in names:
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            ok = ok and (value >= 0 if allow_zero else value > 0)
-            if not ok:
-                bound = ">= 0" if allow_zero else "> 0"
-                raise ValueError(
-                    f"{type(self).__name__}.{name} must be a finite number {bound}, got {value!r}"
-                )
+__all__ = ["TwoViewMethod"]
 
 
 class TwoViewMethod(nn.Module):

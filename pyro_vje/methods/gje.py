@@ -38,8 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import MethodOptions, TwoViewMethod
+from .base import TwoViewMethod
 from .heads import mlp
+from .options import MethodOptions, register_method_options, setting
 
 __all__ = [
     "GJE",
@@ -245,21 +246,22 @@ def gmje_loss(
     return nll + balance_weight * balance, {"nll": nll.detach(), "balance": balance.detach()}
 
 
+@register_method_options("gje")
 @dataclasses.dataclass
 class GJEOptions(MethodOptions):
     """GJE / GMJE: projector, the variant and its estimator's settings."""
 
-    variant: str = "prototype"  # prototype (GMJE, trained) | batch (naive GJE: the trace trap)
-    projector_dim: int = 2048  # hidden width
-    out_dim: int = 64  # d: each view's embedding, on the unit sphere
-    num_prototypes: int = 32
-    min_std: float = 1e-2
-    balance_weight: float = 1.0
-    learn_weights: bool = False
-    jitter: float = 1e-4  # batch variant: S + jitter I
+    variant: str = setting("prototype", "GJE: prototype (GMJE, the estimator trained) or batch (naive GJE)")
+    proj_hidden: int = setting(2048, "VCL/GJE: hidden width of the projector")
+    out_dim: int = setting(64, "VCL/GJE: output dimension d (embeddings on S^(d-1))")
+    num_prototypes: int = setting(32, "GJE: prototypes K of the joint mixture")
+    min_std: float = setting(1e-2, "GJE: floor on the prototypes' standard deviations")
+    balance_weight: float = setting(1.0, "GJE: weight of the equipartition KL(mean responsibilities || pi)")
+    learn_weights: bool = setting(False, "GJE: learn the mixture weights pi (default: uniform)")
+    jitter: float = setting(1e-4, "GJE batch variant: S + jitter I")
 
-    def validate(self) -> GJEOptions:
-        self._positive_int("projector_dim", "out_dim", "num_prototypes")
+    def validate(self) -> None:
+        self._positive_int("proj_hidden", "out_dim", "num_prototypes")
         self._positive("min_std", "jitter")
         self._positive("balance_weight", allow_zero=True)
         if self.variant not in GJE_VARIANTS:
@@ -269,7 +271,6 @@ class GJEOptions(MethodOptions):
                 f"GJEOptions.min_std must be below 1/sqrt(out_dim) = {1 / math.sqrt(self.out_dim):.4g} "
                 f"(the coordinate scale of unit vectors), got {self.min_std}"
             )
-        return self
 
 
 class GJE(TwoViewMethod):
@@ -284,9 +285,10 @@ class GJE(TwoViewMethod):
 
     def __init__(self, encoder: nn.Module, options: GJEOptions | None = None):
         super().__init__(encoder)
-        self.options = (options or GJEOptions()).validate()
+        self.options = options if options is not None else GJEOptions()
+        self.options.validate()
         o = self.options
-        self.projector = mlp(self.dim, o.projector_dim, o.out_dim, 2)
+        self.projector = mlp(self.dim, o.proj_hidden, o.out_dim, 2)
         self.mixture = (
             PrototypeJointMixture(
                 o.out_dim, o.num_prototypes, min_std=o.min_std, learn_weights=o.learn_weights

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import MethodOptions, TwoViewMethod
+from .base import TwoViewMethod
 from .heads import mlp
+from .options import MethodOptions, register_method_options, setting
 
 __all__ = ["SimSiam", "SimSiamOptions", "negative_cosine", "simsiam_loss"]
 
@@ -39,17 +40,17 @@ def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch
     return 0.5 * negative_cosine(p1, z2) + 0.5 * negative_cosine(p2, z1)
 
 
+@register_method_options("simsiam")
 @dataclasses.dataclass
 class SimSiamOptions(MethodOptions):
-    """SimSiam's heads (CIFAR recipe of Chen & He 2021, Appendix / Section 5)."""
+    """SimSiam's heads (CIFAR recipe of Chen & He 2021)."""
 
-    projector_dim: int = 2048  # hidden and output width of the projector g
-    projector_layers: int = 2  # CIFAR: 2 (ImageNet: 3)
-    predictor_hidden: int = 512  # bottleneck of the predictor h
+    proj_dim: int = setting(2048, "SimSiam/VSimSiam: width of the projector's layers")
+    proj_layers: int = setting(2, "SimSiam/VSimSiam: projector layers (CIFAR 2, ImageNet 3)")
+    pred_hidden: int = setting(512, "SimSiam/VSimSiam: bottleneck of the predictor")
 
-    def validate(self) -> SimSiamOptions:
-        self._positive_int("projector_dim", "projector_layers", "predictor_hidden")
-        return self
+    def validate(self) -> None:
+        self._positive_int("proj_dim", "proj_layers", "pred_hidden")
 
 
 class SimSiam(TwoViewMethod):
@@ -61,19 +62,20 @@ class SimSiam(TwoViewMethod):
 
     def __init__(self, encoder: nn.Module, options: SimSiamOptions | None = None):
         super().__init__(encoder)
-        self.options = (options or SimSiamOptions()).validate()
+        self.options = options if options is not None else SimSiamOptions()
+        self.options.validate()
         o = self.options
         self.projector = mlp(
             self.dim,
-            o.projector_dim,
-            o.projector_dim,
-            o.projector_layers,
+            o.proj_dim,
+            o.proj_dim,
+            o.proj_layers,
             bias=False,
             last_bn=True,
             last_bn_affine=False,
             last_bias=False,
         )
-        self.predictor = mlp(o.projector_dim, o.predictor_hidden, o.projector_dim, 2, bias=False)
+        self.predictor = mlp(o.proj_dim, o.pred_hidden, o.proj_dim, 2, bias=False)
 
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(z, p)``: the projection g(f(x)) and the prediction h(g(f(x)))."""

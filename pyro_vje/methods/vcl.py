@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributions import NORM_EPS
-from .base import MethodOptions, TwoViewMethod
+from ..networks import MIN_VAR
+from .base import TwoViewMethod
+from .options import MethodOptions, register_method_options, setting
 
 __all__ = [
     "KL_BOUNDS",
@@ -90,26 +91,30 @@ def projected_normal_kl_bound(
     return 0.5 * (d * second_moment.log() - var.log().sum(-1))
 
 
+@register_method_options("vcl")
 @dataclasses.dataclass
 class VCLOptions(MethodOptions):
     """VSimCLR: SimCLR's projector split into mean and variance heads, the temperature and the KL weight."""
 
-    projector_hidden: int = 2048
-    out_dim: int = 128  # d: the sphere S^{d-1} of the embeddings (SimCLR: 128)
-    temperature: float = 0.5  # SimCLR's CIFAR-10 value
-    kl_weight: float = 1.0  # w, on the per-dimension KL bound
-    kl_bound: str = "scale_free"  # scale_free | standard
-    min_var: float = NORM_EPS
+    proj_hidden: int = setting(2048, "VCL/GJE: hidden width of the projector")
+    out_dim: int = setting(128, "VCL/GJE: output dimension d (embeddings on S^(d-1))")
+    nce_temperature: float = setting(0.5, "VCL: NT-Xent temperature (SimCLR's CIFAR-10 value)")
+    kl_weight: float = setting(
+        1.0, "VSimSiam: weight w < 1 of the KL to the uniform; VCL: weight of the KL bound"
+    )
+    kl_bound: str = setting(
+        "scale_free", "VCL: KL bound to the uniform: scale_free or standard (docs/methods.md)"
+    )
+    min_var: float = setting(MIN_VAR, "VCL: floor on the posterior variance")
 
-    def validate(self) -> VCLOptions:
-        self._positive_int("projector_hidden", "out_dim")
-        self._positive("temperature", "min_var")
+    def validate(self) -> None:
+        self._positive_int("proj_hidden", "out_dim")
+        self._positive("nce_temperature", "min_var")
         self._positive("kl_weight", allow_zero=True)
         if self.out_dim < 2:
             raise ValueError(f"VCLOptions.out_dim must be >= 2 (a sphere S^(d-1)), got {self.out_dim}")
         if self.kl_bound not in KL_BOUNDS:
             raise ValueError(f"VCLOptions.kl_bound: unknown {self.kl_bound!r}; choose from {KL_BOUNDS}")
-        return self
 
 
 class VCL(TwoViewMethod):
@@ -121,13 +126,14 @@ class VCL(TwoViewMethod):
 
     def __init__(self, encoder: nn.Module, options: VCLOptions | None = None):
         super().__init__(encoder)
-        self.options = (options or VCLOptions()).validate()
+        self.options = options if options is not None else VCLOptions()
+        self.options.validate()
         o = self.options
         self.trunk = nn.Sequential(
-            nn.Linear(self.dim, o.projector_hidden), nn.BatchNorm1d(o.projector_hidden), nn.ReLU(inplace=True)
+            nn.Linear(self.dim, o.proj_hidden), nn.BatchNorm1d(o.proj_hidden), nn.ReLU(inplace=True)
         )
-        self.loc_head = nn.Linear(o.projector_hidden, o.out_dim)
-        self.var_head = nn.Linear(o.projector_hidden, o.out_dim)
+        self.loc_head = nn.Linear(o.proj_hidden, o.out_dim)
+        self.var_head = nn.Linear(o.proj_hidden, o.out_dim)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(z, m, s)``: encoder output and the Gaussian posterior's mean and standard deviation."""
@@ -146,7 +152,7 @@ class VCL(TwoViewMethod):
         _, m2, s2 = self.posterior(x2)
         e1 = m1 + s1 * torch.randn_like(s1)  # reparameterized; NT-Xent normalizes the samples
         e2 = m2 + s2 * torch.randn_like(s2)
-        nce = nt_xent(e1, e2, o.temperature)
+        nce = nt_xent(e1, e2, o.nce_temperature)
         kl = 0.5 * (
             projected_normal_kl_bound(m1, s1, o.kl_bound) + projected_normal_kl_bound(m2, s2, o.kl_bound)
         )

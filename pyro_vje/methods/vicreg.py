@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import MethodOptions, TwoViewMethod
+from .base import TwoViewMethod
 from .heads import mlp
+from .options import MethodOptions, register_method_options, setting
 
 __all__ = ["VICReg", "VICRegOptions", "covariance_term", "variance_term", "vicreg_loss"]
 
@@ -80,23 +81,23 @@ def vicreg_loss(
     return loss, {"inv": inv.detach(), "var": var.detach(), "cov": cov.detach()}
 
 
+@register_method_options("vicreg")
 @dataclasses.dataclass
 class VICRegOptions(MethodOptions):
     """VICReg's expander and loss weights (Bardes et al. 2022)."""
 
-    expander_dim: int = 2048  # width of the three expander layers (the VJE paper's CIFAR baseline: 4096)
-    expander_layers: int = 3
-    sim_weight: float = 25.0  # lambda
-    var_weight: float = 25.0  # mu
-    cov_weight: float = 1.0  # nu
-    gamma: float = 1.0  # target standard deviation of the variance hinge
-    eps: float = 1e-4
+    expander_dim: int = setting(2048, "VICReg: expander width (the VJE paper's CIFAR baseline: 4096)")
+    expander_layers: int = setting(3, "VICReg: expander layers")
+    sim_weight: float = setting(25.0, "VICReg: invariance weight lambda")
+    var_weight: float = setting(25.0, "VICReg: variance weight mu")
+    cov_weight: float = setting(1.0, "VICReg: covariance weight nu")
+    gamma: float = setting(1.0, "VICReg: target standard deviation of the variance hinge")
+    eps: float = setting(1e-4, "VICReg: epsilon inside the variance hinge's square root")
 
-    def validate(self) -> VICRegOptions:
+    def validate(self) -> None:
         self._positive_int("expander_dim", "expander_layers")
         self._positive("sim_weight", "var_weight", "cov_weight", allow_zero=True)
         self._positive("gamma", "eps")
-        return self
 
 
 class VICReg(TwoViewMethod):
@@ -106,9 +107,13 @@ class VICReg(TwoViewMethod):
     :param options: :class:`VICRegOptions`.
     """
 
+    #: VICReg's recipe (LARS) exempts biases and normalization layers from weight decay.
+    exclude_norms_and_biases_from_weight_decay = True
+
     def __init__(self, encoder: nn.Module, options: VICRegOptions | None = None):
         super().__init__(encoder)
-        self.options = (options or VICRegOptions()).validate()
+        self.options = options if options is not None else VICRegOptions()
+        self.options.validate()
         o = self.options
         self.expander = mlp(self.dim, o.expander_dim, o.expander_dim, o.expander_layers, last_bias=False)
 

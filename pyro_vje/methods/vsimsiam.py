@@ -39,8 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distributions import PowerSpherical
-from .base import MethodOptions, TwoViewMethod
+from .base import TwoViewMethod
 from .heads import mlp
+from .options import MethodOptions, register_method_options, setting
 
 __all__ = ["VSimSiam", "VSimSiamOptions", "power_spherical_nll", "vsimsiam_loss"]
 
@@ -79,18 +80,23 @@ def vsimsiam_loss(
     return loss, {"align": align.detach() / dim, "kl": kl.detach() / dim, "kappa": kappa}
 
 
+@register_method_options("vsimsiam")
 @dataclasses.dataclass
 class VSimSiamOptions(MethodOptions):
-    """VSimSiam: SimSiam's heads (:class:`~pyro_vje.methods.SimSiamOptions`) plus the KL weight."""
+    """VSimSiam: SimSiam's heads (:class:`~pyro_vje.methods.SimSiamOptions`), the KL weight, the floor."""
 
-    projector_dim: int = 2048
-    projector_layers: int = 2
-    predictor_hidden: int = 512
-    kl_weight: float = 0.1  # w in [0, 1): w >= 1 sends kappa to 0 (module docstring)
-    concentration_floor: float = 0.5  # rho: kappa >= rho (D - 1), so the alignment gradient never vanishes
+    proj_dim: int = setting(2048, "SimSiam/VSimSiam: width of the projector's layers")
+    proj_layers: int = setting(2, "SimSiam/VSimSiam: projector layers (CIFAR 2, ImageNet 3)")
+    pred_hidden: int = setting(512, "SimSiam/VSimSiam: bottleneck of the predictor")
+    kl_weight: float = setting(
+        0.1, "VSimSiam: weight w < 1 of the KL to the uniform; VCL: weight of the KL bound"
+    )
+    concentration_floor: float = setting(
+        0.5, "VSimSiam: kappa >= rho (D - 1) keeps the alignment gradient alive"
+    )
 
-    def validate(self) -> VSimSiamOptions:
-        self._positive_int("projector_dim", "projector_layers", "predictor_hidden")
+    def validate(self) -> None:
+        self._positive_int("proj_dim", "proj_layers", "pred_hidden")
         self._positive("kl_weight", allow_zero=True)
         self._positive("concentration_floor", allow_zero=True)
         if self.kl_weight >= 1:
@@ -99,7 +105,6 @@ class VSimSiamOptions(MethodOptions):
                 "the "
                 "uniform distribution outweighs the likelihood's reward for concentration and kappa -> 0"
             )
-        return self
 
 
 class VSimSiam(TwoViewMethod):
@@ -111,13 +116,14 @@ class VSimSiam(TwoViewMethod):
 
     def __init__(self, encoder: nn.Module, options: VSimSiamOptions | None = None):
         super().__init__(encoder)
-        self.options = (options or VSimSiamOptions()).validate()
+        self.options = options if options is not None else VSimSiamOptions()
+        self.options.validate()
         o = self.options
         self.projector = mlp(
             self.dim,
-            o.projector_dim,
-            o.projector_dim,
-            o.projector_layers,
+            o.proj_dim,
+            o.proj_dim,
+            o.proj_layers,
             bias=False,
             last_bn=True,
             last_bn_affine=False,
@@ -125,12 +131,12 @@ class VSimSiam(TwoViewMethod):
         )
         # the SimSiam predictor, split after its bottleneck into a mean head and a concentration head
         self.predictor_trunk = nn.Sequential(
-            nn.Linear(o.projector_dim, o.predictor_hidden, bias=False),
-            nn.BatchNorm1d(o.predictor_hidden),
+            nn.Linear(o.proj_dim, o.pred_hidden, bias=False),
+            nn.BatchNorm1d(o.pred_hidden),
             nn.ReLU(inplace=True),
         )
-        self.mean_head = nn.Linear(o.predictor_hidden, o.projector_dim)
-        self.concentration_head = nn.Linear(o.predictor_hidden, 1)
+        self.mean_head = nn.Linear(o.pred_hidden, o.proj_dim)
+        self.concentration_head = nn.Linear(o.pred_hidden, 1)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(h, z, mu, kappa)``: encoder output, projection, mean direction and concentration."""
@@ -138,7 +144,7 @@ class VSimSiam(TwoViewMethod):
         z = self.projector(h)
         b = self.predictor_trunk(z)
         mu = F.normalize(self.mean_head(b).float(), dim=-1)
-        dim = self.options.projector_dim
+        dim = self.options.proj_dim
         floor = self.options.concentration_floor * (dim - 1) + 1e-3
         kappa = floor + dim * F.softplus(self.concentration_head(b).float().squeeze(-1))
         return h, z, mu, kappa

@@ -145,7 +145,7 @@ def test_balance_term_is_the_kl_of_mean_responsibilities():
 
 @pytest.mark.parametrize("variant", ["prototype", "batch"])
 def test_method(encoder, views, variant):
-    m = GJE(encoder, GJEOptions(variant=variant, projector_dim=32, out_dim=4, num_prototypes=3))
+    m = GJE(encoder, GJEOptions(variant=variant, proj_hidden=32, out_dim=4, num_prototypes=3))
     loss, terms = m.training_loss(*views)
     assert torch.isfinite(loss)
     assert set(terms) == ({"nll", "balance"} if variant == "prototype" else {"logdet", "mahalanobis"})

@@ -46,7 +46,7 @@ def test_method_architecture_follows_the_cifar_recipe(encoder):
 
 
 def test_training_loss_and_features(encoder, views):
-    m = SimSiam(encoder, SimSiamOptions(projector_dim=64, predictor_hidden=16))
+    m = SimSiam(encoder, SimSiamOptions(proj_dim=64, pred_hidden=16))
     loss, terms = m.training_loss(*views)
     assert -1.0 <= float(loss.detach()) <= 1.0 and set(terms) == {"neg_cos", "z_std"}
     loss.backward()
@@ -56,9 +56,9 @@ def test_training_loss_and_features(encoder, views):
 
 
 def test_bad_input(encoder, views):
-    with pytest.raises(ValueError, match="projector_dim"):
-        SimSiam(encoder, SimSiamOptions(projector_dim=0))
-    m = SimSiam(encoder, SimSiamOptions(projector_dim=32, predictor_hidden=8))
+    with pytest.raises(ValueError, match="proj_dim"):
+        SimSiam(encoder, SimSiamOptions(proj_dim=0))
+    m = SimSiam(encoder, SimSiamOptions(proj_dim=32, pred_hidden=8))
     with pytest.raises(ValueError, match="same shape"):
         m.training_loss(views[0], views[1][:5])
     with pytest.raises(ValueError, match=r"\.dim"):

@@ -97,7 +97,7 @@ def test_bounds_dominate_a_monte_carlo_kl(m, s):
 
 
 def test_method(encoder, views):
-    m = VCL(encoder, VCLOptions(projector_hidden=32, out_dim=16))
+    m = VCL(encoder, VCLOptions(proj_hidden=32, out_dim=16))
     loss, terms = m.training_loss(*views)
     assert set(terms) == {"nce", "kl", "var"} and torch.isfinite(loss)
     loss.backward()

@@ -77,7 +77,7 @@ def test_optimal_concentration_matches_the_documented_asymptote(w):
 
 
 def test_method(encoder, views):
-    m = VSimSiam(encoder, VSimSiamOptions(projector_dim=32, predictor_hidden=8))
+    m = VSimSiam(encoder, VSimSiamOptions(proj_dim=32, pred_hidden=8))
     loss, terms = m.training_loss(*views)
     assert set(terms) == {"align", "kl", "kappa"} and torch.isfinite(loss)
     loss.backward()
