@@ -74,6 +74,9 @@ class VJEOptions(MethodOptions):
     radial_scale: float = setting(1.0, "scale sqrt(lambda) of the radial Student-t")
     elbo: str = setting("meanfield", "meanfield (analytic KL, the paper) or trace (Monte-Carlo KL)")
     num_particles: int = setting(1, "posterior samples per view")
+    terms: str = setting(
+        "dir,rad,kl", "loss terms kept (Table 6 ablation): a comma-separated subset of dir, rad, kl"
+    )
 
     def validate(self) -> None:
         _choice("elbo", self.elbo, ("meanfield", "trace"))
@@ -83,6 +86,9 @@ class VJEOptions(MethodOptions):
         if not self.df > 0:  # inf is the Gaussian limit
             raise ValueError(f"df must be > 0 (inf allowed), got {self.df}")
         _finite_non_negative("beta", self.beta)
+        from ..model import check_terms
+
+        check_terms(self.terms)
 
 
 def option_names(method: str) -> tuple[str, ...]:

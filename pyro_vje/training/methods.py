@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..methods import BASELINES
-from ..model import VJE
+from ..model import VJE, check_terms
 from ..networks import InferenceNetwork, build_encoder
 from .config import TrainConfig
 
@@ -73,6 +73,7 @@ def build_vje(config: TrainConfig, channels: int, image_size: int) -> VJE:
         radial_scale=config.radial_scale,
         elbo=config.elbo,
         num_particles=config.num_particles,
+        terms=check_terms(config.terms),
     )
 
 
