@@ -45,14 +45,14 @@ from .options import MethodOptions, register_method_options, setting
 __all__ = [
     "GJE",
     "GJEOptions",
-    "GJE_VARIANTS",
+    "GJE_ESTIMATORS",
     "PrototypeJointMixture",
     "batch_gje_terms",
     "gaussian_conditional",
     "gmje_loss",
 ]
 
-GJE_VARIANTS = ("prototype", "batch")
+GJE_ESTIMATORS = ("prototype", "batch")
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -249,23 +249,23 @@ def gmje_loss(
 @register_method_options("gje")
 @dataclasses.dataclass
 class GJEOptions(MethodOptions):
-    """GJE / GMJE: projector, the variant and its estimator's settings."""
+    """GJE / GMJE: projector, the estimator and its settings."""
 
-    variant: str = setting("prototype", "GJE: prototype (GMJE, the estimator trained) or batch (naive GJE)")
+    estimator: str = setting("prototype", "GJE: prototype (GMJE, trained by default) or batch (naive GJE)")
     proj_hidden: int = setting(2048, "VCL/GJE: hidden width of the projector")
     out_dim: int = setting(64, "VCL/GJE: output dimension d (embeddings on S^(d-1))")
     num_prototypes: int = setting(32, "GJE: prototypes K of the joint mixture")
     min_std: float = setting(1e-2, "GJE: floor on the prototypes' standard deviations")
     balance_weight: float = setting(1.0, "GJE: weight of the equipartition KL(mean responsibilities || pi)")
     learn_weights: bool = setting(False, "GJE: learn the mixture weights pi (default: uniform)")
-    jitter: float = setting(1e-4, "GJE batch variant: S + jitter I")
+    jitter: float = setting(1e-4, "GJE batch estimator: S + jitter I")
 
     def validate(self) -> None:
         self._positive_int("proj_hidden", "out_dim", "num_prototypes")
         self._positive("min_std", "jitter")
         self._positive("balance_weight", allow_zero=True)
-        if self.variant not in GJE_VARIANTS:
-            raise ValueError(f"GJEOptions.variant: unknown {self.variant!r}; choose from {GJE_VARIANTS}")
+        if self.estimator not in GJE_ESTIMATORS:
+            raise ValueError(f"GJEOptions.estimator: unknown {self.estimator!r}; choose {GJE_ESTIMATORS}")
         if self.min_std >= 1.0 / math.sqrt(self.out_dim):
             raise ValueError(
                 f"GJEOptions.min_std must be below 1/sqrt(out_dim) = {1 / math.sqrt(self.out_dim):.4g} "
@@ -274,7 +274,7 @@ class GJEOptions(MethodOptions):
 
 
 class GJE(TwoViewMethod):
-    """GMJE (``variant="prototype"``) or naive GJE (``"batch"``) on an encoder; features ``z``.
+    """GMJE (``estimator="prototype"``) or naive GJE (``"batch"``) on an encoder; features ``z``.
 
     Both views go through a BatchNorm projector to ``out_dim`` and onto the unit sphere;
     the loss is symmetrized over which view is the context.
@@ -293,7 +293,7 @@ class GJE(TwoViewMethod):
             PrototypeJointMixture(
                 o.out_dim, o.num_prototypes, min_std=o.min_std, learn_weights=o.learn_weights
             )
-            if o.variant == "prototype"
+            if o.estimator == "prototype"
             else None
         )
 

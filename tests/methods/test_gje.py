@@ -143,18 +143,18 @@ def test_balance_term_is_the_kl_of_mean_responsibilities():
     assert float(terms["balance"]) == pytest.approx(np.log(5), rel=1e-6)
 
 
-@pytest.mark.parametrize("variant", ["prototype", "batch"])
-def test_method(encoder, views, variant):
-    m = GJE(encoder, GJEOptions(variant=variant, proj_hidden=32, out_dim=4, num_prototypes=3))
+@pytest.mark.parametrize("estimator", ["prototype", "batch"])
+def test_method(encoder, views, estimator):
+    m = GJE(encoder, GJEOptions(estimator=estimator, proj_hidden=32, out_dim=4, num_prototypes=3))
     loss, terms = m.training_loss(*views)
     assert torch.isfinite(loss)
-    assert set(terms) == ({"nll", "balance"} if variant == "prototype" else {"logdet", "mahalanobis"})
+    assert set(terms) == ({"nll", "balance"} if estimator == "prototype" else {"logdet", "mahalanobis"})
     loss.backward()
     assert all(p.grad is not None for p in m.encoder.parameters())
 
 
 def test_bad_options():
-    with pytest.raises(ValueError, match="variant"):
-        GJEOptions(variant="gng").validate()
+    with pytest.raises(ValueError, match="estimator"):
+        GJEOptions(estimator="gng").validate()
     with pytest.raises(ValueError, match="min_std"):
         GJEOptions(out_dim=64, min_std=0.2).validate()
