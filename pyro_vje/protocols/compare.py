@@ -201,6 +201,9 @@ def run_variant(config_values: dict[str, Any], resume: bool, classes: Sequence[i
 
 
 def _child(config_values: dict[str, Any], resume: bool, classes: list[int], knn_k: int, error_path: str):
+    # a spawned process inherits "spawn" as its default start method: the run's loader workers
+    # would re-import torch at every epoch; fork them, as in a process started from a shell
+    mp.set_start_method("fork", force=True)
     try:
         run_variant(config_values, resume, classes, knn_k)
     except BaseException as err:  # reported by the parent
