@@ -84,6 +84,8 @@ def test_atomic_write_text_replaces_whole_files_and_leaves_no_temporary(tmp_path
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_a1d9cf2.tar.gz"
+#: Settings added after the fixture was written, with their defaults (issue 8: VJE's Table 6 ablation).
+ADDED_SINCE_FIXTURE = {"terms": "dir,rad,kl"}
 
 
 def test_config_json_keeps_the_flat_layout_of_runs_written_before_the_redesign(tmp_path):
@@ -92,7 +94,12 @@ def test_config_json_keeps_the_flat_layout_of_runs_written_before_the_redesign(t
     old_text = (tmp_path / "run" / "config.json").read_text()
     saved = read_run_config(tmp_path / "run")
     create_run_dir(tmp_path / "new", config_from_dict(saved))
-    assert (tmp_path / "new" / "config.json").read_text() == old_text  # same keys, order and values
+    new_text = (tmp_path / "new" / "config.json").read_text()
+    for key, default in ADDED_SINCE_FIXTURE.items():  # new settings appear at their defaults, nothing else
+        line = f'  "{key}": {json.dumps(default)},\n'
+        assert line in new_text, key
+        new_text = new_text.replace(line, "", 1)
+    assert new_text == old_text  # same keys, order and values
 
 
 def test_check_run_dir_names_the_settings_that_differ_on_resume(tmp_path):
