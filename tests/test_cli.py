@@ -102,3 +102,13 @@ def test_a_registered_methods_options_become_flags_with_their_help():
         assert "toy temperature (default: 0.5)" in text
     finally:
         METHOD_OPTIONS.pop("toy")
+
+
+def test_compare_refuses_an_unknown_variant_with_a_clear_error(capsys):
+    assert main(["compare", "--methods", "simclr", "--epochs", "1"]) == 2
+    assert "unknown variant 'simclr'" in capsys.readouterr().err
+
+
+def test_compare_takes_the_methods_from_methods_not_method(capsys):
+    assert main(["compare", "--method", "vje", "--epochs", "1"]) == 2
+    assert "--methods" in capsys.readouterr().err
