@@ -117,6 +117,8 @@ def parse_variant(spec: str) -> Variant:
 def _variant_config(base: dict[str, Any], variant: Variant, out: Path) -> TrainConfig:
     """``base`` + the variant's overrides. A base key that is another method's option (``df`` for
     the baselines, ``proj_dim`` for VJE) does not apply to this variant and is left out."""
+    if "method" not in variant.overrides:
+        raise ValueError(f"variant {variant.name!r}: its overrides must name the method (method=...)")
     method = variant.overrides["method"]
     others = {name for m, cls in METHOD_OPTIONS.items() if m != method for name in option_names(m)}
     own = set(option_names(method))

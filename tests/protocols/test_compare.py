@@ -121,3 +121,5 @@ def test_bad_input(tmp_path):
         compare(BASE, [parse_variant("vje"), parse_variant("vje")], tmp_path, isolate=False)
     with pytest.raises(ValueError, match="variant 'vicreg'"):
         compare({**BASE, "var_weight": -1.0}, [parse_variant("vicreg")], tmp_path, isolate=False)
+    with pytest.raises(ValueError, match="must name the method"):
+        compare(BASE, [Variant("x", {"df": 2.0})], tmp_path, isolate=False)
