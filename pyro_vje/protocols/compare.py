@@ -140,9 +140,11 @@ def _differing(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
 def _one_class_aurocs(
     bank: dict[str, torch.Tensor], test: dict[str, torch.Tensor], classes: Sequence[int], k: int
 ) -> dict[str, float]:
-    """Mean (and per-class) one-class AUROC of every feature key but labels (module docstring)."""
+    """Mean (and per-class) one-class AUROC of the representations ``z`` and ``mu`` (or of the one
+    feature key given, e.g. raw pixels), see the module docstring."""
     out: dict[str, float] = {}
-    for key in [k_ for k_ in bank if k_ != "labels" and bank[k_].dim() == 2]:
+    keys = [k_ for k_ in ("z", "mu") if k_ in bank] or [k_ for k_ in bank if k_ != "labels"]
+    for key in keys:
         values = []
         for c in classes:
             members = bank[key][bank["labels"] == c]
