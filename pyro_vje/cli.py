@@ -228,14 +228,15 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
     return 1 if unreadable else 0
 
 
-def _print_results(results: dict[str, Any]) -> None:
+def _print_results(results: dict[str, Any], method: str = "vje") -> None:
+    name = "VJE" if method == "vje" else method
     rows = [
         ("knn_raw_pixels", "raw pixels (no training)"),
         ("knn_z_random_init", "random-init encoder z"),
-        ("knn_z", "VJE z"),
-        ("knn_mu", "VJE mu"),
-        ("linear_z", "VJE z, linear probe"),
-        ("linear_mu", "VJE mu, linear probe"),
+        ("knn_z", f"{name} z"),
+        ("knn_mu", f"{name} mu"),
+        ("linear_z", f"{name} z, linear probe"),
+        ("linear_mu", f"{name} mu, linear probe"),
     ]
     print("\naccuracy (top-1) on the evaluation split:")
     for key, label in rows:
@@ -289,7 +290,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     results = train(config, resume=args.resume)
     if results:  # rank 0
-        _print_results(results)
+        _print_results(results, config.method)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2, default=str)
@@ -321,7 +322,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         probe=args.linear_probe,
         seed=config.seed,
     )
-    _print_results(results)
+    _print_results(results, config.method)
     for key, value in results.items():
         if key not in ("knn_z", "knn_mu", "linear_z", "linear_mu"):
             print(f"  {key}: {value:.4f}")
@@ -362,6 +363,28 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     if not (args.backbone or args.output):
         raise ValueError("nothing to do: give --output FEATURES.npz and/or --backbone WEIGHTS.pt")
     return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .protocols.compare import Variant, compare, parse_variant
+
+    base: dict[str, Any] = {}
+    if args.config:
+        base.update(load_config_file(args.config))
+    base.update(_overrides(args))
+    if "method" in base:
+        raise ValueError("compare: name the methods with --methods / --variant, not --method")
+    base.pop("out", None)
+    base.setdefault("linear_probe", "fast")
+    variants: list[Variant] = [parse_variant(name) for name in args.methods.split(",") if name.strip()]
+    variants += [parse_variant(spec) for spec in args.variant or []]
+    dataset = base.get("dataset", TrainConfig.dataset)
+    out = Path(args.compare_out or f"runs/compare-{dataset}")
+    classes = _int_list(args.one_class_classes)
+    report = compare(base, variants, out, one_class_classes=classes, isolate=not args.no_isolate)
+    print((out / "compare.md").read_text())
+    print(f"wrote {out / 'compare.json'}, {out / 'compare.md'}, {out / 'compare_knn.png'}")
+    return 0 if report else 1
 
 
 def build_parser(command: str | None = None, argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -563,6 +586,48 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         "folders", nargs="+", metavar="FOLDER", help="an ImageFolder tree, or any folder of images"
     )
     cd.set_defaults(func=_cmd_check_data)
+
+    cp = sub.add_parser(
+        "compare",
+        help="several methods / VJE ablations under one identical budget: compare.json, compare.md, a figure",
+        description=(
+            "Train every variant with the same seed, data, split, augmentation stream, epochs and batch "
+            "(one loader worker at least, so the augmentations do not depend on the method), then write "
+            "compare.json, compare.md (kNN of z and mu, linear probe, one-class AUROC on a class subset, "
+            "seconds per epoch, peak memory) and compare_knn.png (kNN against epoch with the raw-pixel and "
+            "random-init baselines). Rerun the same command to resume: finished variants with an "
+            "identical config are reused, a changed config is refused. Shared flags apply to every variant."
+        ),
+    )
+    cp.add_argument(
+        "--methods",
+        default="vje,simsiam,vicreg,vsimsiam,vcl,gje",
+        metavar="V1,V2,...",
+        help="variants by name: vje, simsiam, vicreg, vsimsiam, vcl, gje, gje-batch, and the VJE ablations "
+        "vje-dir-kl, vje-dir-rad, vje-rad-kl, vje-dir, vje-rad, vje-gaussian, vje-projector "
+        "(default: the six methods)",
+    )
+    cp.add_argument(
+        "--variant",
+        action="append",
+        metavar="SPEC",
+        help="an extra variant NAME:key=value key=value (repeatable), e.g. 'vje-df1:method=vje df=1'",
+    )
+    cp.add_argument(
+        "--one-class-classes",
+        default="0,1,2",
+        metavar="C1,C2,...",
+        help="class subset of the one-class AUROC (empty: skip it; default 0,1,2)",
+    )
+    cp.add_argument(
+        "--compare-out", metavar="DIR", help="comparison directory (default: runs/compare-<dataset>)"
+    )
+    cp.add_argument(
+        "--no-isolate", action="store_true", help="run the variants in this process (no per-run peak memory)"
+    )
+    cp.add_argument("--config", metavar="FILE", help="YAML or JSON config of the shared settings")
+    _add_config_flags(cp)
+    cp.set_defaults(func=_cmd_compare)
     return parser
 
 

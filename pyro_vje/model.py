@@ -18,7 +18,10 @@ from torch.distributions import kl_divergence
 from .distributions import PolarStudentT
 from .networks import InferenceNetwork
 
-__all__ = ["VJE", "InferenceNetwork"]
+__all__ = ["LOSS_TERMS", "VJE", "InferenceNetwork", "check_terms"]
+
+#: The terms of Eq. 10 (Table 6): directional and radial likelihood factors, KL.
+LOSS_TERMS: tuple[str, ...] = ("dir", "rad", "kl")
 
 _ELBOS: dict[str, Callable[..., ELBO]] = {
     "meanfield": TraceMeanField_ELBO,  # analytic KL, as the paper (Eq. 34)
@@ -78,6 +81,11 @@ class VJE(PyroModule):
         paper's choice), ``"trace"`` (``Trace_ELBO``, Monte-Carlo KL), or an
         ``ELBO`` instance.
     :param num_particles: posterior samples per view (the paper uses 1).
+    :param terms: the loss terms kept, a subset of ``("dir", "rad", "kl")`` with at least one
+        likelihood factor (the Table 6 ablation, Section 5.4). Without ``"dir"`` (``"rad"``)
+        the observed site is the radial (directional) factor alone; without ``"kl"`` the
+        latent sites are masked as for ``beta = 0``. :meth:`loss_terms` logs all three
+        whatever is trained.
     """
 
     def __init__(
@@ -89,8 +97,10 @@ class VJE(PyroModule):
         radial_scale: float = 1.0,
         elbo: str | ELBO = "meanfield",
         num_particles: int = 1,
+        terms: tuple[str, ...] = LOSS_TERMS,
     ):
         super().__init__()
+        self.terms = check_terms(terms)
         self.encoder = encoder
         self.inference_net = inference_net
         self.df = float(_check_float("df", df, allow_zero=False, allow_inf=True))
@@ -115,9 +125,20 @@ class VJE(PyroModule):
         terms (:meth:`loss_terms`) and :mod:`pyro_vje.score` all build it here."""
         return PolarStudentT(self.df, s, scale, self.radial_scale)
 
+    def observation(self, s: torch.Tensor, scale: torch.Tensor):
+        """The distribution the model observes ``z_j`` under: :meth:`likelihood`, or one of its
+        two factors when :attr:`terms` drops the other (Table 6)."""
+        likelihood = self.likelihood(s, scale)
+        if "dir" not in self.terms:
+            return likelihood.radial
+        if "rad" not in self.terms:
+            return likelihood.directional
+        return likelihood
+
     def _beta(self):
-        """``poutine.scale(beta)`` on the latent sites, ``poutine.mask(False)`` for beta = 0."""
-        if _as_float(self.beta) == 0.0:
+        """``poutine.scale(beta)`` on the latent sites, ``poutine.mask(False)`` for beta = 0
+        or when :attr:`terms` drops the KL term."""
+        if _as_float(self.beta) == 0.0 or "kl" not in self.terms:
             return poutine.mask(mask=False)
         return poutine.scale(scale=self.beta)
 
@@ -147,7 +168,7 @@ class VJE(PyroModule):
                     s_i = pyro.sample(f"s{i}", dist.Normal(zeros, ones).to_event(1))
                 j = "2" if i == "1" else "1"
                 # the opposite embedding, detached: stop-gradient (Eq. 38)
-                pyro.sample(f"z{j}", self.likelihood(s_i, scale_i), obs=z_obs.detach())
+                pyro.sample(f"z{j}", self.observation(s_i, scale_i), obs=z_obs.detach())
 
     def guide(
         self,
@@ -235,6 +256,22 @@ class VJE(PyroModule):
         loc and standard deviation). Call in eval mode."""
         z, loc, scale = self.encode(x)
         return {"z": z, "mu": loc, "scale": scale}
+
+
+def check_terms(terms) -> tuple[str, ...]:
+    """``terms`` as a tuple in canonical order; ``ValueError`` for unknown names or no likelihood factor.
+
+    Accepts a sequence of names or a comma-separated string (``"dir,kl"``, the config's form).
+    """
+    names = [t.strip() for t in terms.split(",")] if isinstance(terms, str) else list(terms)
+    unknown = sorted(set(names) - set(LOSS_TERMS))
+    if unknown:
+        raise ValueError(f"VJE: unknown loss terms {unknown}; choose a subset of {LOSS_TERMS}")
+    if not {"dir", "rad"} & set(names):
+        raise ValueError(
+            f"VJE: terms {tuple(names)} keep no likelihood factor: keep 'dir', 'rad' or both (Table 6)"
+        )
+    return tuple(t for t in LOSS_TERMS if t in names)
 
 
 def _check_inputs(z1, z2, loc1, scale1, loc2, scale2) -> None:

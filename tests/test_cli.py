@@ -167,3 +167,13 @@ def test_ctrl_c_from_a_real_sigint_exits_130_without_a_traceback(tmp_path):
 def test_embed_help_says_it_embeds_the_test_split_by_default():
     text = build_parser()._subparsers._group_actions[0].choices["embed"].format_help()
     assert "test split by default" in " ".join(text.split())
+
+
+def test_compare_refuses_an_unknown_variant_with_a_clear_error(capsys):
+    assert main(["compare", "--methods", "simclr", "--epochs", "1"]) == 2
+    assert "unknown variant 'simclr'" in capsys.readouterr().err
+
+
+def test_compare_takes_the_methods_from_methods_not_method(capsys):
+    assert main(["compare", "--method", "vje", "--epochs", "1"]) == 2
+    assert "--methods" in capsys.readouterr().err

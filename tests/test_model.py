@@ -286,3 +286,28 @@ def test_vectorized_particles():
     draws = torch.stack([vje_loss(*_as_variances(args), df=3.0) for _ in range(2000)])
     expected = draws.mean() - (c_dir + c_rad)
     assert float(loss) == pytest.approx(float(expected), abs=4 * float(draws.std()) / 8)
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [("dir", "rad", "kl"), ("dir", "kl"), ("dir", "rad"), ("rad", "kl"), ("rad",), ("dir",)],
+)
+@pytest.mark.parametrize("df", [3.0, math.inf])
+def test_loss_term_ablations_equal_algorithm_4_without_the_dropped_terms(terms, df):
+    """Table 6: the ELBO with terms dropped is Algorithm 4's sum of the kept terms (plus the kept
+    factors' normalizers), at the same reparameterization noise."""
+    args = _inputs()
+    loss, noise, _ = _loss_with_noise(_vje(df=df, beta=1.0, terms=terms), args)
+    ref_terms = vje_terms(*_as_variances(args), df=df, noise=noise)
+    c_dir, c_rad = _log_normalizers(df, 16)
+    constants = {"dir": -c_dir, "rad": -c_rad, "kl": 0.0}
+    expected = sum(float(ref_terms[t]) + constants[t] for t in terms)
+    assert float(loss) == pytest.approx(expected, rel=1e-10)
+
+
+def test_terms_validation_and_string_form():
+    assert _vje(terms="kl, dir").terms == ("dir", "kl")
+    with pytest.raises(ValueError, match="no likelihood factor"):
+        _vje(terms=("kl",))
+    with pytest.raises(ValueError, match="unknown loss terms"):
+        _vje(terms=("dir", "radial"))

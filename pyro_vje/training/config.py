@@ -28,10 +28,11 @@ import json
 import math
 import os
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
+
+from ..methods.options import METHOD_OPTIONS, MethodOptions, register_method_options, setting
 
 AMP_MODES = ("auto", "bf16", "none")
 AUGMENT_BACKENDS = ("auto", "batched", "per_image")
@@ -39,11 +40,6 @@ AUGMENT_BACKENDS = ("auto", "batched", "per_image")
 #: learning rate after the linear scaling rule): not settings, dropped when it is read back.
 DERIVED_KEYS = frozenset({"peak_lr"})
 GROUPS = ("model", "data", "optimization", "evaluation and logging", "run")
-
-
-def setting(default: Any, help: str, group: str = "", **kwargs: Any) -> Any:
-    """A dataclass field with its help text and CLI section (``metadata``): the only copy of both."""
-    return field(default=default, metadata={"help": help, "group": group}, **kwargs)
 
 
 def _positive_finite(name: str, value: float) -> None:
@@ -111,36 +107,6 @@ def _choice(name: str, value: Any, allowed) -> None:
 
 
 # ------------------------------------------------------------------ method options
-@dataclass
-class MethodOptions:
-    """Base of a method's own settings; a subclass is a dataclass of :func:`setting` fields."""
-
-    group: ClassVar[str] = ""  # the CLI section of its flags; empty: "<method> options"
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad option."""
-
-
-METHOD_OPTIONS: dict[str, type[MethodOptions]] = {}
-
-
-def register_method_options(name: str) -> Callable[[type[MethodOptions]], type[MethodOptions]]:
-    """Class decorator: ``name``'s settings are the fields of the decorated dataclass.
-
-    A new method (SimSiam, VICReg, ...) registers its own options here next to its
-    builder in :data:`~pyro_vje.training.methods.METHOD_BUILDERS`; its keys become
-    valid in config files only when ``method`` names it.
-    """
-
-    def register(cls: type[MethodOptions]) -> type[MethodOptions]:
-        if name in METHOD_OPTIONS:
-            raise ValueError(f"method {name!r} already registered its options")
-        METHOD_OPTIONS[name] = cls
-        return cls
-
-    return register
-
-
 @register_method_options("vje")
 @dataclass
 class VJEOptions(MethodOptions):
@@ -157,6 +123,9 @@ class VJEOptions(MethodOptions):
     radial_scale: float = setting(1.0, "scale sqrt(lambda) of the radial Student-t")
     elbo: str = setting("meanfield", "meanfield (analytic KL, the paper) or trace (Monte-Carlo KL)")
     num_particles: int = setting(1, "posterior samples per view")
+    terms: str = setting(
+        "dir,rad,kl", "loss terms kept (Table 6 ablation): a comma-separated subset of dir, rad, kl"
+    )
 
     def validate(self) -> None:
         _choice("elbo", self.elbo, ("meanfield", "trace"))
@@ -166,6 +135,9 @@ class VJEOptions(MethodOptions):
         if not self.df > 0:  # inf is the Gaussian limit
             raise ValueError(f"df must be > 0 (inf allowed), got {self.df}")
         _finite_non_negative("beta", self.beta)
+        from ..model import check_terms
+
+        check_terms(self.terms)
 
 
 def option_names(method: str) -> tuple[str, ...]:

@@ -8,8 +8,10 @@ A *method* is an ``nn.Module`` with
 * ``features(x) -> dict``: frozen features of a batch, at least ``"z"``; VJE
   adds the posterior's ``"mu"`` and ``"scale"``.
 
-Other methods (the deterministic and probabilistic baselines) join the trainer
-by implementing these three and registering a builder in :data:`METHOD_BUILDERS`.
+The baselines of :mod:`pyro_vje.methods` (SimSiam, VICReg, VSimSiam, VCL, GJE)
+join the trainer through :func:`build_baseline`, registered for each name of
+:data:`pyro_vje.methods.BASELINES`; their options (``config.options``) are the
+dataclasses they registered themselves (docs/methods.md).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import torch
 from torch import nn
 
 from ..data import dataset_info
-from ..model import VJE
+from ..methods import BASELINES
+from ..model import VJE, check_terms
 from ..networks import InferenceNetwork, build_encoder
 from .config import TrainConfig
 
@@ -72,10 +75,29 @@ def build_vje(config: TrainConfig, channels: int, image_size: int) -> VJE:
         radial_scale=config.radial_scale,
         elbo=config.elbo,
         num_particles=config.num_particles,
+        terms=check_terms(config.terms),
     )
 
 
-METHOD_BUILDERS: dict[str, Callable[[TrainConfig, int, int], nn.Module]] = {"vje": build_vje}
+def build_baseline(config: TrainConfig, channels: int, image_size: int) -> nn.Module:
+    """A method of :data:`pyro_vje.methods.BASELINES` on the run's encoder, with ``config.options``.
+
+    The baselines bring their own heads (projector, expander, predictor): the encoder's
+    ``projector`` option (VJE's Section 5.2 variant) is refused rather than stacked.
+    """
+    if config.projector:
+        raise ValueError(
+            f"projector applies to VJE (its Section 5.2 LayerNorm head); {config.method} builds its own "
+            "heads (see its options, e.g. proj_dim / expander_dim)"
+        )
+    method_class, _ = BASELINES[config.method]
+    return method_class(build_backbone(config, channels, image_size), config.options)
+
+
+METHOD_BUILDERS: dict[str, Callable[[TrainConfig, int, int], nn.Module]] = {
+    "vje": build_vje,
+    **{name: build_baseline for name in BASELINES},
+}
 
 
 def build_method(config: TrainConfig, channels: int, image_size: int) -> nn.Module:

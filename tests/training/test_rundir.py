@@ -84,6 +84,7 @@ def test_atomic_write_text_replaces_whole_files_and_leaves_no_temporary(tmp_path
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_a1d9cf2.tar.gz"
+#: Settings added after the fixture was written, with their defaults (issue 8: VJE's Table 6 ablation).
 
 
 def test_config_json_keeps_the_flat_layout_of_runs_written_before_the_redesign(tmp_path):

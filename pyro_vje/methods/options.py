@@ -1,0 +1,205 @@
+"""Method options: the dataclass every method's own settings derive from, and their registry.
+
+A method's settings are a dataclass of :func:`setting` fields (default, help text)
+decorated with :func:`register_method_options`; :class:`~pyro_vje.training.config.TrainConfig`
+reads the registry :data:`METHOD_OPTIONS` to accept the chosen method's keys in config
+files and the command line generates one flag per field. The registry lives here, below
+``training/``, so that each method module (``pyro_vje/methods/*.py``) can own and
+register its options without importing the trainer; ``training/config.py`` re-exports
+these names and registers VJE's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = [
+    "GJE_ESTIMATORS",
+    "KL_BOUNDS",
+    "METHOD_OPTIONS",
+    "GJEOptions",
+    "MethodOptions",
+    "SimSiamOptions",
+    "VCLOptions",
+    "VICRegOptions",
+    "VSimSiamOptions",
+    "register_method_options",
+    "setting",
+]
+
+
+def setting(default: Any, help: str, group: str = "", **kwargs: Any) -> Any:
+    """A dataclass field with its help text and CLI section (``metadata``): the only copy of both."""
+    return field(default=default, metadata={"help": help, "group": group}, **kwargs)
+
+
+@dataclass
+class MethodOptions:
+    """Base of a method's own settings; a subclass is a dataclass of :func:`setting` fields."""
+
+    group: ClassVar[str] = ""  # the CLI section of its flags; empty: "<method> options"
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad option."""
+
+    def _positive_int(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+    def _positive(self, *names: str, allow_zero: bool = False) -> None:
+        for name in names:
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            ok = ok and (value >= 0 if allow_zero else value > 0)
+            if not ok:
+                raise ValueError(
+                    f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}"
+                )
+
+
+METHOD_OPTIONS: dict[str, type[MethodOptions]] = {}
+
+
+def register_method_options(name: str) -> Callable[[type[MethodOptions]], type[MethodOptions]]:
+    """Class decorator: ``name``'s settings are the fields of the decorated dataclass.
+
+    A method registers its own options next to its builder in
+    :data:`~pyro_vje.training.methods.METHOD_BUILDERS`; its keys become valid in config
+    files only when ``method`` names it. A key must not repeat a shared setting of
+    ``TrainConfig`` (it would never reach the options).
+    """
+
+    def register(cls: type[MethodOptions]) -> type[MethodOptions]:
+        if name in METHOD_OPTIONS:
+            raise ValueError(f"method {name!r} already registered its options")
+        METHOD_OPTIONS[name] = cls
+        return cls
+
+    return register
+
+# ------------------------------------------------------------- each method's options
+# Plain dataclasses, importable without torch (the command line reads them for its flags and
+# --help); each method's module (simsiam.py, ...) builds the method from its options.
+
+#: VCL's bounds on the KL to the uniform distribution on the sphere (docs/methods.md).
+KL_BOUNDS = ("scale_free", "standard")
+#: GJE's estimators of the joint Gaussian: the prototype mixture (GMJE) or the naive batch one.
+GJE_ESTIMATORS = ("prototype", "batch")
+
+
+@register_method_options("simsiam")
+@dataclasses.dataclass
+class SimSiamOptions(MethodOptions):
+    """SimSiam's heads (CIFAR recipe of Chen & He 2021)."""
+
+    proj_dim: int = setting(2048, "SimSiam/VSimSiam: width of the projector's layers")
+    proj_layers: int = setting(2, "SimSiam/VSimSiam: projector layers (CIFAR 2, ImageNet 3)")
+    pred_hidden: int = setting(512, "SimSiam/VSimSiam: bottleneck of the predictor")
+
+    def validate(self) -> None:
+        self._positive_int("proj_dim", "proj_layers", "pred_hidden")
+
+
+@register_method_options("vicreg")
+@dataclasses.dataclass
+class VICRegOptions(MethodOptions):
+    """VICReg's expander and loss weights (Bardes et al. 2022)."""
+
+    expander_dim: int = setting(2048, "VICReg: expander width (the VJE paper's CIFAR baseline: 4096)")
+    expander_layers: int = setting(3, "VICReg: expander layers")
+    sim_weight: float = setting(25.0, "VICReg: invariance weight lambda")
+    var_weight: float = setting(25.0, "VICReg: variance weight mu")
+    cov_weight: float = setting(1.0, "VICReg: covariance weight nu")
+    gamma: float = setting(1.0, "VICReg: target standard deviation of the variance hinge")
+    eps: float = setting(1e-4, "VICReg: epsilon inside the variance hinge's square root")
+
+    def validate(self) -> None:
+        self._positive_int("expander_dim", "expander_layers")
+        self._positive("sim_weight", "var_weight", "cov_weight", allow_zero=True)
+        self._positive("gamma", "eps")
+
+
+@register_method_options("vsimsiam")
+@dataclasses.dataclass
+class VSimSiamOptions(MethodOptions):
+    """VSimSiam: SimSiam's heads (:class:`~pyro_vje.methods.SimSiamOptions`), the KL weight, the floor."""
+
+    proj_dim: int = setting(2048, "SimSiam/VSimSiam: width of the projector's layers")
+    proj_layers: int = setting(2, "SimSiam/VSimSiam: projector layers (CIFAR 2, ImageNet 3)")
+    pred_hidden: int = setting(512, "SimSiam/VSimSiam: bottleneck of the predictor")
+    kl_weight: float = setting(
+        0.1, "VSimSiam: weight w < 1 of the KL to the uniform; VCL: weight of the KL bound"
+    )
+    concentration_floor: float = setting(
+        0.5, "VSimSiam: kappa >= rho (D - 1) keeps the alignment gradient alive"
+    )
+
+    def validate(self) -> None:
+        self._positive_int("proj_dim", "proj_layers", "pred_hidden")
+        self._positive("kl_weight", allow_zero=True)
+        self._positive("concentration_floor", allow_zero=True)
+        if self.kl_weight >= 1:
+            raise ValueError(
+                f"VSimSiamOptions.kl_weight must be < 1, got {self.kl_weight}: with weight >= 1 the KL to "
+                "the "
+                "uniform distribution outweighs the likelihood's reward for concentration and kappa -> 0"
+            )
+
+
+@register_method_options("vcl")
+@dataclasses.dataclass
+class VCLOptions(MethodOptions):
+    """VSimCLR: SimCLR's projector split into mean and variance heads, the temperature and the KL weight."""
+
+    proj_hidden: int = setting(2048, "VCL/GJE: hidden width of the projector")
+    out_dim: int = setting(128, "VCL/GJE: output dimension d (embeddings on S^(d-1))")
+    nce_temperature: float = setting(0.5, "VCL: NT-Xent temperature (SimCLR's CIFAR-10 value)")
+    kl_weight: float = setting(
+        1.0, "VSimSiam: weight w < 1 of the KL to the uniform; VCL: weight of the KL bound"
+    )
+    kl_bound: str = setting(
+        "scale_free", "VCL: KL bound to the uniform: scale_free or standard (docs/methods.md)"
+    )
+    min_var: float = setting(1e-6, "VCL: floor on the posterior variance (networks.MIN_VAR, Appendix A)")
+
+    def validate(self) -> None:
+        self._positive_int("proj_hidden", "out_dim")
+        self._positive("nce_temperature", "min_var")
+        self._positive("kl_weight", allow_zero=True)
+        if self.out_dim < 2:
+            raise ValueError(f"VCLOptions.out_dim must be >= 2 (a sphere S^(d-1)), got {self.out_dim}")
+        if self.kl_bound not in KL_BOUNDS:
+            raise ValueError(f"VCLOptions.kl_bound: unknown {self.kl_bound!r}; choose from {KL_BOUNDS}")
+
+
+@register_method_options("gje")
+@dataclasses.dataclass
+class GJEOptions(MethodOptions):
+    """GJE / GMJE: projector, the estimator and its settings."""
+
+    estimator: str = setting("prototype", "GJE: prototype (GMJE, trained by default) or batch (naive GJE)")
+    proj_hidden: int = setting(2048, "VCL/GJE: hidden width of the projector")
+    out_dim: int = setting(64, "VCL/GJE: output dimension d (embeddings on S^(d-1))")
+    num_prototypes: int = setting(32, "GJE: prototypes K of the joint mixture")
+    min_std: float = setting(1e-2, "GJE: floor on the prototypes' standard deviations")
+    balance_weight: float = setting(1.0, "GJE: weight of the equipartition KL(mean responsibilities || pi)")
+    learn_weights: bool = setting(False, "GJE: learn the mixture weights pi (default: uniform)")
+    jitter: float = setting(1e-4, "GJE batch estimator: S + jitter I")
+
+    def validate(self) -> None:
+        self._positive_int("proj_hidden", "out_dim", "num_prototypes")
+        self._positive("min_std", "jitter")
+        self._positive("balance_weight", allow_zero=True)
+        if self.estimator not in GJE_ESTIMATORS:
+            raise ValueError(f"GJEOptions.estimator: unknown {self.estimator!r}; choose {GJE_ESTIMATORS}")
+        if self.min_std >= 1.0 / math.sqrt(self.out_dim):
+            raise ValueError(
+                f"GJEOptions.min_std must be below 1/sqrt(out_dim) = {1 / math.sqrt(self.out_dim):.4g} "
+                f"(the coordinate scale of unit vectors), got {self.min_std}"
+            )
