@@ -201,7 +201,7 @@ class TrainConfig:
         "auto",
         "where training views are made: batched (whole batches on the training device, from the "
         "images held in memory), per_image (torchvision on PIL images, in DataLoader workers), or "
-        "auto: batched for CIFAR-10/100, STL-10, digits and --cache folders, per_image otherwise",
+        "auto: batched for CIFAR-10/100, STL-10 and --cache folders, per_image otherwise (digits too)",
         "data",
     )
     num_workers: int = setting(

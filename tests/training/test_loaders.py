@@ -39,7 +39,8 @@ def test_auto_is_batched_for_images_in_memory_and_per_image_otherwise(tmp_path):
     assert _data(dataset="imagefolder", data_dir=str(root), cache=True, augment="none").augment_backend == (
         "per_image"
     )
-    digits = _data()
+    assert _data().augment_backend == "per_image"  # digits: the recorded default run's stream
+    digits = _data(augment_backend="batched")
     (x1, _), _ = next(iter(digits.train_loader))
     assert digits.augment_backend == "batched" and x1.shape == (4, 1, 8, 8)
     per_image = _data(dataset="imagefolder", data_dir=str(root), cache=True, augment_backend="per_image")
