@@ -52,7 +52,11 @@ import torch
 from ..evaluation import auroc, extract_features, flatten_pixels, knn_distance
 from ..training.config import METHOD_OPTIONS, TrainConfig, config_from_dict, option_names
 from ..training.logger import read_metrics
-from ..training.rundir import RESUMABLE_OVERRIDES, atomic_write_json, atomic_write_text, read_run_config
+from ..training.rundir import (
+    atomic_write_json,
+    atomic_write_text,
+    config_differences,
+)
 
 __all__ = ["PRESETS", "Variant", "compare", "markdown_report", "parse_variant", "plot_knn_curves"]
 
@@ -130,10 +134,6 @@ def _variant_config(base: dict[str, Any], variant: Variant, out: Path) -> TrainC
         return config_from_dict(values).validate()
     except ValueError as err:
         raise ValueError(f"variant {variant.name!r}: {err}") from err
-
-
-def _differing(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    return sorted(k for k in {**saved, **now} if k not in RESUMABLE_OVERRIDES and saved.get(k) != now.get(k))
 
 
 # ------------------------------------------------------------------ one variant
@@ -271,10 +271,8 @@ def compare(
         entry_path = run_dir / ENTRY
         resume = False
         if (run_dir / "config.json").is_file():
-            differing = _differing(read_run_config(run_dir), now)
-            if differing:
-                saved = read_run_config(run_dir)
-                detail = ", ".join(f"{k}: run {saved.get(k)!r} vs now {now.get(k)!r}" for k in differing)
+            detail = config_differences(run_dir, config)  # "auto" settings resolved as the run did
+            if detail:
                 raise ValueError(
                     f"compare: {run_dir} was run with a different config ({detail}); "
                     "use another --out or remove that run"
