@@ -58,3 +58,12 @@ def mlp(
     if last_bn:
         modules.append(nn.BatchNorm1d(out_dim, affine=last_bn_affine))
     return nn.Sequential(*modules)
+
+
+def simsiam_projector(dim: int, width: int, layers: int) -> nn.Sequential:
+    """SimSiam's projector (Chen & He 2021), shared by SimSiam and VSimSiam: ``layers`` linear
+    layers of ``width`` without biases, BatchNorm after each, ReLU between, and a last
+    BatchNorm without affine parameters."""
+    return mlp(
+        dim, width, width, layers, bias=False, last_bn=True, last_bn_affine=False, last_bias=False
+    )

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import TwoViewMethod
-from .heads import mlp
+from .heads import mlp, simsiam_projector
 from .options import SimSiamOptions
 
 __all__ = ["SimSiam", "SimSiamOptions", "negative_cosine", "simsiam_loss"]
@@ -50,16 +50,7 @@ class SimSiam(TwoViewMethod):
         self.options = options if options is not None else SimSiamOptions()
         self.options.validate()
         o = self.options
-        self.projector = mlp(
-            self.dim,
-            o.proj_dim,
-            o.proj_dim,
-            o.proj_layers,
-            bias=False,
-            last_bn=True,
-            last_bn_affine=False,
-            last_bias=False,
-        )
+        self.projector = simsiam_projector(self.dim, o.proj_dim, o.proj_layers)
         self.predictor = mlp(o.proj_dim, o.pred_hidden, o.proj_dim, 2, bias=False)
 
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

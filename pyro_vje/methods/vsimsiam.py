@@ -38,7 +38,7 @@ from torch import nn
 
 from ..distributions import PowerSpherical
 from .base import TwoViewMethod
-from .heads import mlp
+from .heads import simsiam_projector
 from .options import VSimSiamOptions
 
 __all__ = ["VSimSiam", "VSimSiamOptions", "power_spherical_nll", "vsimsiam_loss"]
@@ -90,16 +90,7 @@ class VSimSiam(TwoViewMethod):
         self.options = options if options is not None else VSimSiamOptions()
         self.options.validate()
         o = self.options
-        self.projector = mlp(
-            self.dim,
-            o.proj_dim,
-            o.proj_dim,
-            o.proj_layers,
-            bias=False,
-            last_bn=True,
-            last_bn_affine=False,
-            last_bias=False,
-        )
+        self.projector = simsiam_projector(self.dim, o.proj_dim, o.proj_layers)
         # the SimSiam predictor, split after its bottleneck into a mean head and a concentration head
         self.predictor_trunk = nn.Sequential(
             nn.Linear(o.proj_dim, o.pred_hidden, bias=False),
