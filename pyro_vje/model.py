@@ -16,7 +16,7 @@ from torch import nn
 from torch.distributions import kl_divergence
 
 from .distributions import PolarStudentT
-from .networks import InferenceNetwork
+from .networks import InferenceNetwork, ProjectedEncoder
 
 __all__ = ["LOSS_TERMS", "VJE", "InferenceNetwork", "check_terms"]
 
@@ -253,7 +253,14 @@ class VJE(PyroModule):
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Frozen features of a batch: ``z`` (encoder output), ``mu`` and ``scale`` (the posterior's
-        loc and standard deviation). Call in eval mode."""
+        loc and standard deviation), and with a projection head (Section 5.2) also ``h``, the
+        backbone's output before the head (what SimSiam's and VICReg's ``z`` is: their heads are
+        not part of their encoder). Call in eval mode."""
+        if isinstance(self.encoder, ProjectedEncoder):
+            h = self.encoder.backbone(x)
+            z = self.encoder.projector(h)
+            loc, scale = self.inference_net(z)
+            return {"z": z, "mu": loc, "scale": scale, "h": h}
         z, loc, scale = self.encode(x)
         return {"z": z, "mu": loc, "scale": scale}
 

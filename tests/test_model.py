@@ -311,3 +311,25 @@ def test_terms_validation_and_string_form():
         _vje(terms=("kl",))
     with pytest.raises(ValueError, match="unknown loss terms"):
         _vje(terms=("dir", "radial"))
+
+
+def test_features_with_a_projection_head_include_the_backbone_output():
+    """Section 5.2 variant: z is the head's output, h the backbone's (what SimSiam's z is)."""
+    from pyro_vje.networks import build_encoder
+
+    torch.manual_seed(0)
+    encoder = build_encoder("small_cnn", in_channels=1, projector=True, projector_dim=16)
+    vje = VJE(encoder, InferenceNetwork(16, hidden=8)).eval()
+    x = torch.randn(5, 1, 8, 8)
+    feats = vje.features(x)
+    assert set(feats) == {"z", "mu", "scale", "h"}
+    with torch.no_grad():
+        h = encoder.backbone(x)
+        z, loc, scale = vje.encode(x)
+    assert feats["h"].shape == (5, encoder.backbone.dim) and feats["z"].shape == (5, 16)
+    torch.testing.assert_close(feats["h"], h)
+    torch.testing.assert_close(feats["z"], z)
+    torch.testing.assert_close(feats["mu"], loc)
+    torch.testing.assert_close(feats["scale"], scale)
+    plain = VJE(build_encoder("small_cnn", in_channels=1), InferenceNetwork(128, hidden=8)).eval()
+    assert set(plain.features(x)) == {"z", "mu", "scale"}

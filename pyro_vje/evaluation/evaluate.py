@@ -26,17 +26,18 @@ def evaluate_features(
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> dict[str, float]:
-    """kNN (and optionally a linear probe) for ``z`` and ``mu``, plus the diagnostics.
+    """kNN (and optionally a linear probe) for ``z``, ``mu`` and ``h``, plus the diagnostics.
 
     ``bank``/``test`` are :func:`extract_features` outputs. Keys: ``knn_z``,
-    ``knn_mu`` (top-1; ``*_top5`` too for more than 10 classes), ``linear_z``,
-    ``linear_mu`` when ``probe`` is ``"fast"`` or ``"full"`` (100 epochs, the
-    paper), and :func:`~pyro_vje.evaluation.embedding_diagnostics` on the test split.
+    ``knn_mu`` (top-1; ``*_top5`` too for more than 10 classes), ``knn_h`` where the features
+    have ``h`` (the backbone under a projection head), ``linear_z``, ``linear_mu`` (and
+    ``linear_h``) when ``probe`` is ``"fast"`` or ``"full"`` (100 epochs, the paper), and
+    :func:`~pyro_vje.evaluation.embedding_diagnostics` on the test split.
     """
     if probe not in ("none", "fast", "full"):
         raise ValueError(f"unknown linear probe {probe!r}; choose from none, fast, full")
     out: dict[str, float] = {}
-    keys = [k for k in ("z", "mu") if k in bank]
+    keys = [k for k in ("z", "mu", "h") if k in bank]
     if len(torch.unique(bank["labels"])) < 2:  # one-class training: kNN classification is undefined
         keys = []
     for key in keys:  # on the accelerator when there is one

@@ -143,7 +143,7 @@ def _one_class_aurocs(
     """Mean (and per-class) one-class AUROC of the representations ``z`` and ``mu`` (or of the one
     feature key given, e.g. raw pixels), see the module docstring."""
     out: dict[str, float] = {}
-    keys = [k_ for k_ in ("z", "mu") if k_ in bank] or [k_ for k_ in bank if k_ != "labels"]
+    keys = [k_ for k_ in ("z", "mu", "h") if k_ in bank] or [k_ for k_ in bank if k_ != "labels"]
     for key in keys:
         values = []
         for c in classes:
@@ -193,7 +193,9 @@ def run_variant(config_values: dict[str, Any], resume: bool, classes: Sequence[i
     entry = {
         "config": config.to_dict(),
         "results": {k: v for k, v in results.items() if isinstance(v, (int, float, str))},
-        "curve": [{k: r[k] for k in ("epoch", "knn_z", "knn_mu") if k in r} for r in rows if "knn_z" in r],
+        "curve": [
+            {k: r[k] for k in ("epoch", "knn_z", "knn_mu", "knn_h") if k in r} for r in rows if "knn_z" in r
+        ],
         "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else float("nan"),
         "peak_memory_mib": memory,
         "peak_memory_kind": memory_kind,
@@ -374,10 +376,10 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"{report['date']}, {report['machine']}. Shared settings: "
         + ", ".join(f"{k}={v}" for k, v in sorted(report["base"].items())),
         "",
-        f"| variant | method | kNN z | kNN mu | z − raw pixels | z − random init | linear z | linear mu "
-        f"| one-class AUROC z (classes {classes}) | one-class mu | Var mean | Var CV | s/epoch "
-        f"| peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| variant | method | kNN z | kNN mu | kNN h | z − raw pixels | z − random init | linear z "
+        f"| linear mu | linear h | one-class AUROC z (classes {classes}) | one-class mu | Var mean "
+        f"| Var CV | s/epoch | peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, e in report["entries"].items():
         r = e["results"]
@@ -390,10 +392,12 @@ def markdown_report(report: dict[str, Any]) -> str:
                     e["config"]["method"],
                     _fmt(knn),
                     _fmt(r.get("knn_mu")),
+                    _fmt(r.get("knn_h")),
                     _fmt(knn - raw if knn is not None and raw is not None else None, 4),
                     _fmt(knn - init if knn is not None and init is not None else None, 4),
                     _fmt(r.get("linear_z")),
                     _fmt(r.get("linear_mu")),
+                    _fmt(r.get("linear_h")),
                     _fmt(e.get("one_class_z")),
                     _fmt(e.get("one_class_mu")),
                     _fmt(r.get("var_mean"), 3),
@@ -421,7 +425,9 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"* one-class AUROC, random-init encoder z: {_fmt(base.get('one_class_z_random_init'))}",
         "",
         f"Peak memory: {', '.join(sorted(k for k in kinds if k))}. One-class AUROC: frozen features, mean "
-        "cosine distance to the k nearest training images of the class (docs/methods.md).",
+        "cosine distance to the k nearest training images of the class (docs/methods.md). "
+        "z is each method's encoder output; under VJE's projection head (Section 5.2) z is the "
+        "head's output and h the backbone's, the features SimSiam and VICReg report as z.",
         "",
     ]
     return "\n".join(lines)

@@ -123,3 +123,25 @@ def test_bad_input(tmp_path):
         compare({**BASE, "var_weight": -1.0}, [parse_variant("vicreg")], tmp_path, isolate=False)
     with pytest.raises(ValueError, match="must name the method"):
         compare(BASE, [Variant("x", {"df": 2.0})], tmp_path, isolate=False)
+
+
+def test_the_report_shows_the_backbone_column_for_a_projector_variant():
+    entry = {"config": {"method": "vje"}, "results": {"knn_z": 0.25, "knn_h": 0.875, "linear_h": 0.5}}
+    plain = {"config": {"method": "simsiam"}, "results": {"knn_z": 0.75}}
+    report = {
+        "baselines": {"knn_raw_pixels": 0.5},
+        "one_class_classes": [],
+        "date": "today",
+        "machine": "here",
+        "base": {},
+        "entries": {"vje-projector": entry, "simsiam": plain},
+    }
+    lines = cmp.markdown_report(report).splitlines()
+    header = next(line for line in lines if line.startswith("| variant"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    row = next(line for line in lines if line.startswith("| vje-projector"))
+    cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|"))))
+    assert cells["kNN z"] == "0.2500" and cells["kNN h"] == "0.8750" and cells["linear h"] == "0.5000"
+    other = next(line for line in lines if line.startswith("| simsiam"))
+    cells = dict(zip(columns, (c.strip() for c in other.strip("|").split("|"))))
+    assert cells["kNN h"] == "–" and cells["z − raw pixels"] == "0.2500"
