@@ -55,6 +55,7 @@ from .progress import progress_bar
 __all__ = [
     "CLASS_SCORES",
     "SCORES",
+    "aggregate_gaussian_nll",
     "aggregate_nll",
     "class_scores",
     "directional",
@@ -274,8 +275,62 @@ def aggregate_nll(
     return torch.cat(out).to(torch.promote_types(loc.dtype, torch.float32))
 
 
+def aggregate_gaussian_nll(
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    bank_loc: torch.Tensor,
+    bank_scale: torch.Tensor,
+    *,
+    chunk_size: int = 64,
+) -> torch.Tensor:
+    r"""The ``aggregate_gaussian`` score: the input's posterior against the Gaussian that
+    moment-matches the class's aggregate posterior.
+
+    The aggregate posterior :math:`\bar q(s) = \frac1N \sum_i N(s; \mu_i, \mathrm{diag}\,
+    \sigma_i^2)` of the normal class's N training images has mean and covariance
+
+    .. math::
+
+        m = \frac1N \sum_i \mu_i, \qquad
+        C = \frac1N \sum_i (\mu_i - m)(\mu_i - m)^\top + \mathrm{diag}\Big(\frac1N \sum_i
+        \sigma_i^2\Big),
+
+    and :math:`\hat q = N(m, C)` is the Gaussian with those moments: one density of the
+    class over the latent space, with the class's correlations (where :func:`aggregate_nll`
+    keeps N diagonal components). The overlap of the input's posterior with it is Gaussian
+    in closed form,
+
+    .. math::
+
+        S_{aggG}(x) = -\log \int q(s \mid z)\, \hat q(s)\, ds
+                    = -\log N(\mu; m, C + \mathrm{diag}\, \sigma^2).
+
+    The posterior variances make C full rank even for N <= D (no extra ridge). Float64,
+    a Cholesky factor per input, ``chunk_size`` inputs at a time.
+    """
+    _check_bank("aggregate_gaussian_nll", bank_loc, bank_scale)
+    if loc.shape != scale.shape or loc.dim() != 2 or loc.shape[1] != bank_loc.shape[1]:
+        raise ValueError(
+            f"aggregate_gaussian_nll: loc and scale must both be (M, {bank_loc.shape[1]}), got "
+            f"{tuple(loc.shape)} and {tuple(scale.shape)}"
+        )
+    mu_b = bank_loc.double()
+    mean = mu_b.mean(0)
+    centered = mu_b - mean
+    cov = centered.T @ centered / mu_b.shape[0] + torch.diag(bank_scale.double().square().mean(0))
+    dim = mu_b.shape[1]
+    out = []
+    for mu, sd in zip(loc.double().split(chunk_size), scale.double().split(chunk_size)):
+        chol = torch.linalg.cholesky(cov + torch.diag_embed(sd.square()))  # (c, D, D)
+        white = torch.linalg.solve_triangular(chol, (mu - mean).unsqueeze(-1), upper=False)
+        maha = white.squeeze(-1).square().sum(-1)
+        log_det = 2.0 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
+        out.append(0.5 * (maha + log_det + dim * _LOG_2PI))
+    return torch.cat(out).to(torch.promote_types(loc.dtype, torch.float32))
+
+
 #: scores of an input against a class's posteriors (:func:`class_scores`)
-CLASS_SCORES = ("mixture", "aggregate")
+CLASS_SCORES = ("mixture", "aggregate", "aggregate_gaussian")
 
 
 def class_scores(
@@ -286,10 +341,11 @@ def class_scores(
     which: Iterable[str] = CLASS_SCORES,
     chunk_size: int = 64,
 ) -> dict[str, torch.Tensor]:
-    """:func:`mixture_nll` (``"mixture"``) and :func:`aggregate_nll` (``"aggregate"``) of the
-    inputs' features ``{"z", "mu", "scale"}`` against ``bank``, the features of the normal
-    class's training images (both as :func:`pyro_vje.evaluation.extract_features` returns
-    them); CPU float32 tensors ``(N,)``."""
+    """:func:`mixture_nll` (``"mixture"``), :func:`aggregate_nll` (``"aggregate"``) and
+    :func:`aggregate_gaussian_nll` (``"aggregate_gaussian"``) of the inputs' features
+    ``{"z", "mu", "scale"}`` against ``bank``, the features of the normal class's training
+    images (both as :func:`pyro_vje.evaluation.extract_features` returns them); CPU float32
+    tensors ``(N,)``."""
     which = tuple(which)
     unknown = [w for w in which if w not in CLASS_SCORES]
     if unknown or not which:
@@ -303,6 +359,10 @@ def class_scores(
         out["mixture"] = mixture_nll(model, features["z"], bank["mu"], bank["scale"], chunk_size=chunk_size)
     if "aggregate" in which:
         out["aggregate"] = aggregate_nll(
+            features["mu"], features["scale"], bank["mu"], bank["scale"], chunk_size=chunk_size
+        )
+    if "aggregate_gaussian" in which:
+        out["aggregate_gaussian"] = aggregate_gaussian_nll(
             features["mu"], features["scale"], bank["mu"], bank["scale"], chunk_size=chunk_size
         )
     return {k: v.float().cpu() for k, v in out.items()}

@@ -250,6 +250,55 @@ def test_aggregate_nll_is_the_monte_carlo_overlap_integral():
     assert got[0].item() == pytest.approx(-math.log(dens.mean()), abs=0.02)
 
 
+def test_aggregate_gaussian_nll_matches_scipy():
+    """-log N(mu; m, C + diag sigma^2) with m, C the moments of the class's aggregate posterior,
+    computed here with numpy (np.cov) and scored by scipy."""
+    _, loc, scale, bank_loc, bank_scale = bank_and_queries(n=7, m=4, d=5)
+    got = score.aggregate_gaussian_nll(loc, scale, bank_loc, bank_scale, chunk_size=3)
+    mus, variances = bank_loc.numpy(), bank_scale.numpy() ** 2
+    m = mus.mean(0)
+    cov = np.cov(mus, rowvar=False, bias=True) + np.diag(variances.mean(0))
+    for j in range(len(loc)):
+        own = np.diag(scale[j].numpy() ** 2)
+        ref = stats.multivariate_normal(mean=m, cov=cov + own).logpdf(loc[j].numpy())
+        assert got[j].item() == pytest.approx(-ref, rel=1e-10)
+
+
+def test_aggregate_gaussian_nll_is_the_overlap_with_the_moment_matched_aggregate():
+    """Monte Carlo: the moments of samples of the aggregate posterior, and
+    -log E_{s ~ q(s|z)} N(s; m, C)."""
+    _, loc, scale, bank_loc, bank_scale = bank_and_queries(n=4, m=1, d=2)
+    g = torch.Generator().manual_seed(1)
+    which = torch.randint(0, 4, (400_000,), generator=g)
+    draws = bank_loc[which] + bank_scale[which] * torch.randn(400_000, 2, generator=g, dtype=torch.float64)
+    m, cov = draws.mean(0).numpy(), np.cov(draws.numpy(), rowvar=False)
+    s = loc[0] + scale[0] * torch.randn(400_000, 2, generator=g, dtype=torch.float64)
+    dens = np.exp(stats.multivariate_normal(m, cov).logpdf(s.numpy()))
+    got = score.aggregate_gaussian_nll(loc, scale, bank_loc, bank_scale)
+    assert got[0].item() == pytest.approx(-math.log(dens.mean()), abs=0.02)
+
+
+def test_aggregate_gaussian_nll_of_one_image_is_aggregate_nll():
+    """With N = 1 the aggregate posterior is one Gaussian, so both class scores agree."""
+    _, loc, scale, bank_loc, bank_scale = bank_and_queries(n=1, m=3, d=4)
+    torch.testing.assert_close(
+        score.aggregate_gaussian_nll(loc, scale, bank_loc, bank_scale),
+        score.aggregate_nll(loc, scale, bank_loc, bank_scale),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+def test_aggregate_gaussian_nll_with_fewer_images_than_dimensions_and_low_precision():
+    _, loc, scale, bank_loc, bank_scale = bank_and_queries(n=3, m=5, d=64)
+    ref = score.aggregate_gaussian_nll(loc, scale, bank_loc, bank_scale)
+    assert torch.isfinite(ref).all()
+    for dtype in (torch.float32, torch.bfloat16):
+        got = score.aggregate_gaussian_nll(loc.to(dtype), scale.to(dtype), bank_loc, bank_scale)
+        assert got.dtype == torch.float32 and torch.isfinite(got).all()
+        torch.testing.assert_close(got.double(), ref, rtol=0.05, atol=0.5)
+
+
 def test_class_scores_reject_bad_shapes():
     vje = make_vje()
     z, loc, scale, bank_loc, bank_scale = bank_and_queries()
@@ -261,5 +310,9 @@ def test_class_scores_reject_bad_shapes():
         score.mixture_nll(vje, z[:, :3], bank_loc, bank_scale)
     with pytest.raises(ValueError, match="loc and scale"):
         score.aggregate_nll(loc, scale[:, :2], bank_loc, bank_scale)
+    with pytest.raises(ValueError, match="loc and scale"):
+        score.aggregate_gaussian_nll(loc, scale[:, :2], bank_loc, bank_scale)
+    with pytest.raises(ValueError, match="bank_loc and bank_scale"):
+        score.aggregate_gaussian_nll(loc, scale, bank_loc[:0], bank_scale[:0])
     with pytest.raises(TypeError, match="VJE"):
         score.mixture_nll(torch.nn.Linear(2, 2), z, bank_loc, bank_scale)
