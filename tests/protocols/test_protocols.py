@@ -205,3 +205,27 @@ def test_one_class_scores_after_chosen_epochs(tmp_path):
     assert (
         main(["one-class", "--classes", "2", "--score-epochs", "5", "--out", str(tmp_path / "x"), *TINY]) == 2
     )
+
+
+def test_rescoring_a_finished_run_reproduces_its_aurocs(one_class_dir, tmp_path, capsys):
+    """benchmarks/rescore_one_class.py reloads last.pt and the class's loaders: the scores the
+    run wrote come back (hand AUROC of scores.npz), and the scores added since are there too."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "rescore_one_class.py"
+    spec = importlib.util.spec_from_file_location("rescore_one_class", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "r.json"
+    module.main([str(one_class_dir), "--select", "0", "--json", str(out)])
+    saved = json.loads(out.read_text())["per_class"]
+    for c in ("0", "1"):
+        with np.load(one_class_dir / f"class-{c}" / "scores.npz") as data:
+            inlier = data["labels"] == int(c)
+            for name in ("joint", "mixture", "knn_raw_pixels", "knn_z"):
+                s = data[f"score_{name}"]
+                assert saved[c][name] == pytest.approx(hand_auroc(s[inlier], s[~inlier]), abs=1e-6)
+        assert 0 <= saved[c]["aggregate_gaussian"] <= 1
+    text = capsys.readouterr().out
+    assert "## selection classes 0" in text and "## reported classes (the rest)" in text
