@@ -29,7 +29,7 @@ from ..data import dataset_info
 from ..methods import BASELINES
 from ..model import VJE, check_terms
 from ..networks import InferenceNetwork, build_encoder
-from .config import TrainConfig
+from .config import DEFAULT_HIDDEN, TrainConfig
 
 
 def module_local_params() -> AbstractContextManager:
@@ -66,7 +66,8 @@ def build_backbone(config: TrainConfig, channels: int, image_size: int) -> nn.Mo
 
 def build_vje(config: TrainConfig, channels: int, image_size: int) -> VJE:
     encoder = build_backbone(config, channels, image_size)
-    inference = InferenceNetwork(encoder.dim, config.hidden, depth=config.depth)
+    hidden = config.hidden if config.hidden is not None else DEFAULT_HIDDEN[config.arch]  # unvalidated
+    inference = InferenceNetwork(encoder.dim, hidden, depth=config.depth)
     return VJE(
         encoder,
         inference,

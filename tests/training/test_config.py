@@ -53,7 +53,7 @@ def test_paper_imagenet_and_ablation_settings():
 
 def test_digits_config_file_equals_the_defaults():
     file_cfg = load_config(CONFIGS / "digits_small_cnn.yaml")
-    assert file_cfg == TrainConfig()
+    assert file_cfg.validate() == TrainConfig().validate()  # an unset hidden resolves as the file says
 
 
 def test_json_config_and_infinite_df(tmp_path):
@@ -198,3 +198,15 @@ def test_malformed_config_file_is_one_line_naming_file_and_line(tmp_path, suffix
         load_config(path)
     message = str(info.value)
     assert "\n" not in message and str(path) in message and f"line {line}" in message
+
+
+def test_an_unset_inference_width_is_chosen_by_encoder_and_recorded():
+    from pyro_vje.training.config import DEFAULT_HIDDEN
+
+    assert DEFAULT_HIDDEN == {"small_cnn": 512, "resnet18": 128, "resnet50": 512}  # Section 5.1; issue 8
+    for arch, width in DEFAULT_HIDDEN.items():
+        cfg = TrainConfig(arch=arch).validate()
+        assert cfg.hidden == width and cfg.to_dict()["hidden"] == width  # config.json says which
+    assert TrainConfig(arch="resnet18", hidden=64).validate().hidden == 64  # a set width is kept
+    with pytest.raises(ValueError, match="hidden must be >= 1"):
+        TrainConfig(hidden=0).validate()
