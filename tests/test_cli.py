@@ -152,13 +152,24 @@ def test_ctrl_c_from_a_real_sigint_exits_130_without_a_traceback(tmp_path):
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--epochs", "200", "--no-progress", "--no-tensorboard"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pyro_vje", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "pyro_vje", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell without job control starts background jobs with SIGINT ignored, and Python
+        # keeps an inherited SIG_IGN: give the child the default, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.time() + 240
-    while not (out / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        deadline = time.time() + 240
+        while not (out / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave a training process behind
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and f"--resume --out {out}" in err
     assert not (out / ".lock").exists() and os.path.isfile(out / "last.pt")
