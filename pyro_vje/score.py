@@ -195,6 +195,17 @@ def _check_bank(name: str, *tensors: torch.Tensor) -> None:
         )
 
 
+def _check_posteriors(
+    name: str, loc: torch.Tensor, scale: torch.Tensor, bank_loc: torch.Tensor, bank_scale: torch.Tensor
+) -> None:
+    _check_bank(name, bank_loc, bank_scale)
+    if loc.shape != scale.shape or loc.dim() != 2 or loc.shape[1] != bank_loc.shape[1]:
+        raise ValueError(
+            f"{name}: loc and scale must both be (M, {bank_loc.shape[1]}), got "
+            f"{tuple(loc.shape)} and {tuple(scale.shape)}"
+        )
+
+
 @torch.no_grad()
 def mixture_nll(
     model: VJE,
@@ -259,12 +270,7 @@ def aggregate_nll(
     i.e. the expected density of :math:`\bar q` under the input's posterior, in closed form
     (float64, ``logsumexp``, ``chunk_size`` inputs at a time).
     """
-    _check_bank("aggregate_nll", bank_loc, bank_scale)
-    if loc.shape != scale.shape or loc.dim() != 2 or loc.shape[1] != bank_loc.shape[1]:
-        raise ValueError(
-            f"aggregate_nll: loc and scale must both be (M, {bank_loc.shape[1]}), got "
-            f"{tuple(loc.shape)} and {tuple(scale.shape)}"
-        )
+    _check_posteriors("aggregate_nll", loc, scale, bank_loc, bank_scale)
     mu_b, var_b = bank_loc.double().unsqueeze(0), bank_scale.double().square().unsqueeze(0)  # (1, N, D)
     log_n = math.log(bank_loc.shape[0])
     out = []
@@ -275,6 +281,7 @@ def aggregate_nll(
     return torch.cat(out).to(torch.promote_types(loc.dtype, torch.float32))
 
 
+@torch.no_grad()
 def aggregate_gaussian_nll(
     loc: torch.Tensor,
     scale: torch.Tensor,
@@ -308,12 +315,7 @@ def aggregate_gaussian_nll(
     The posterior variances make C full rank even for N <= D (no extra ridge). Float64,
     a Cholesky factor per input, ``chunk_size`` inputs at a time.
     """
-    _check_bank("aggregate_gaussian_nll", bank_loc, bank_scale)
-    if loc.shape != scale.shape or loc.dim() != 2 or loc.shape[1] != bank_loc.shape[1]:
-        raise ValueError(
-            f"aggregate_gaussian_nll: loc and scale must both be (M, {bank_loc.shape[1]}), got "
-            f"{tuple(loc.shape)} and {tuple(scale.shape)}"
-        )
+    _check_posteriors("aggregate_gaussian_nll", loc, scale, bank_loc, bank_scale)
     mu_b = bank_loc.double()
     mean = mu_b.mean(0)
     centered = mu_b - mean
