@@ -147,8 +147,7 @@ class VSimSiamOptions(MethodOptions):
         if self.kl_weight >= 1:
             raise ValueError(
                 f"VSimSiamOptions.kl_weight must be < 1, got {self.kl_weight}: with weight >= 1 the KL to "
-                "the "
-                "uniform distribution outweighs the likelihood's reward for concentration and kappa -> 0"
+                "the uniform distribution outweighs the likelihood's reward for concentration and kappa -> 0"
             )
 
 
