@@ -428,7 +428,7 @@ def study_class(args, c: int, log_z) -> dict:
             scores.setdefault("knn_mu", {})[key] = knn_distance(bank["loc"], e["loc"], 5).numpy()
             scores.setdefault("latent", {})[key] = latent_overlap(e, bank)
             scores.setdefault("gauss_z", {})[key] = gauss_density(bank["z"], e["z"])
-            if with_extras:
+            if with_extras and args.samples > 0:
                 scores.setdefault(f"joint_samples{args.samples}", {})[key] = sampled(net, e, args.samples)
                 scores.setdefault("prior", {})[key] = under_prior(net, e)
             if key == "test":
@@ -526,7 +526,7 @@ def main(argv=None) -> None:
     p.add_argument("--val-fraction", type=float, default=0.3, help="digits: held-out share of the class")
     p.add_argument("--eval-subset", type=int, default=None)
     p.add_argument("--bn-modes", default="eval,train,bank")
-    p.add_argument("--samples", type=int, default=8)
+    p.add_argument("--samples", type=int, default=8, help="posterior samples for joint_samplesK (0: skip)")
     p.add_argument("--views", type=int, default=0, help="cross-view pairs on the test split at the end")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default="/tmp/study/cache", help="decoded CIFAR-10 arrays")

@@ -208,6 +208,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         bank_size=args.bank_size,
         bn_stats=args.bn_stats,
         progress=not args.no_progress,
+        skip_unreadable=args.skip_unreadable or None,
     )
     print(markdown_table(results))
     return 0
@@ -570,6 +571,12 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         choices=("clean", "train"),
         default="clean",
         help="BatchNorm statistics: re-estimated on the clean bank (default) or the checkpoint's",
+    )
+    sc.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="leave out image files PIL cannot read, in the run's data and the OOD sets (default: the run's "
+        "setting; otherwise one stops the scoring with an error naming it)",
     )
     sc.add_argument("--out", metavar="DIR", help="write ood.json, ood.md, scores.npz and figures here")
     scoring_args(sc)

@@ -12,6 +12,7 @@ pixels. :func:`readable_samples` drops the unreadable files of a sample list (th
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -25,7 +26,12 @@ __all__ = [
     "load_image",
     "readable_samples",
     "scan_images",
+    "take_skip_messages",
+    "warn_skipped",
 ]
+
+_WARNED: set[str] = set()
+_PENDING: list[str] = []
 
 HINT = "run 'pyro-vje check-data DIR' to list every unreadable file, or --skip-unreadable to leave them out"
 
@@ -104,3 +110,25 @@ def readable_samples(samples: Sequence[tuple[str, int]]) -> tuple[list[tuple[str
         else:
             dropped.append(path)
     return kept, dropped
+
+
+def warn_skipped(what: str, folder: str | os.PathLike, dropped: Sequence[str]) -> None:
+    """Say that ``dropped`` unreadable files of ``folder`` were left out: on stderr once per
+    process (a run opens its training folder for the training set and again for the kNN bank),
+    and keep the message for :func:`take_skip_messages` (the trainer writes it to train.log,
+    whose folder does not exist yet while the data are built)."""
+    if not dropped:
+        return
+    message = f"{what}: skipped {len(dropped)} unreadable image(s) of {folder} (first: {dropped[0]})"
+    if message not in _PENDING:
+        _PENDING.append(message)
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def take_skip_messages() -> list[str]:
+    """The messages of :func:`warn_skipped` since the last call, in order (and forget them)."""
+    messages = list(_PENDING)
+    _PENDING.clear()
+    return messages

@@ -38,7 +38,7 @@ from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..progress import progress_bar
-from .check import load_image, readable_samples
+from .check import load_image, readable_samples, warn_skipped
 from .digits import load_digits_split
 
 log = logging.getLogger("pyro_vje")
@@ -391,10 +391,7 @@ def _load_image_folder(
     if skip_unreadable:
         ds.samples, dropped = readable_samples(ds.samples)
         ds.imgs, ds.targets = ds.samples, [t for _, t in ds.samples]
-        if dropped:
-            message = f"{name}: skipped {len(dropped)} unreadable image(s) of {folder} (first: {dropped[0]})"
-            log.warning(message)  # train.log
-            print(f"warning: {message}", file=sys.stderr)
+        warn_skipped(name, folder, dropped)
         if not ds.samples:
             raise FileNotFoundError(f"{name}: every selected image of {folder} is unreadable")
     return CachedImageFolder(ds) if cache else ds

@@ -37,7 +37,7 @@ from torchvision import transforms as T
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import functional as TF
 
-from .check import load_image
+from .check import load_image, readable_samples, warn_skipped
 from .datasets import (
     DATASET_INFO,
     DatasetInfo,
@@ -287,6 +287,7 @@ def build_ood_dataset(
     seed: int = 0,
     indices: Sequence[int] | np.ndarray | None = None,
     severity: float = 2.0,
+    skip_unreadable: bool = False,
 ) -> Dataset:
     """The OOD data set named by ``spec`` (see :data:`OOD_CHOICES`), yielding ``(transform(image), label)``.
 
@@ -314,6 +315,9 @@ def build_ood_dataset(
         seed: seed of the noise shifts.
         indices: keep only these images, in this order (before anything is decoded).
         severity: the blur's sigma in px.
+        skip_unreadable: leave out the image files PIL cannot read (``imagefolder:`` and image-folder
+            data sets, after ``indices``), saying how many on stderr; otherwise reading one raises
+            :class:`~pyro_vje.data.check.UnreadableImageError` naming it.
 
     Labels are kept as the data set has them (they are irrelevant for OOD scoring).
 
@@ -327,16 +331,26 @@ def build_ood_dataset(
         path = text[len("imagefolder:") :].strip()
         if not path:
             raise ValueError("imagefolder:PATH needs a path after the colon, e.g. imagefolder:/data/textures")
-        return _ood_image_folder(path, split, transform, indices)
+        return _ood_image_folder(path, split, transform, indices, skip_unreadable)
     if key in SHIFTS:
-        base = build_dataset(in_dataset, split, root=in_root, transform=None, indices=indices)
+        base = build_dataset(
+            in_dataset, split, root=in_root, transform=None, indices=indices, skip_unreadable=skip_unreadable
+        )
         return ShiftedDataset(base, key, transform, seed=seed, severity=severity)
     if key == "svhn":
         return _svhn(root, split, transform, download, indices)
     if key in DATASET_INFO:
         if root is None and key != "digits":  # build_dataset would name --data-dir, the run's folder
             raise ValueError(f"OOD data set {key!r} needs its folder: give --ood-root DIR (root= in the API)")
-        return build_dataset(key, split, root=root, transform=transform, download=download, indices=indices)
+        return build_dataset(
+            key,
+            split,
+            root=root,
+            transform=transform,
+            download=download,
+            indices=indices,
+            skip_unreadable=skip_unreadable,
+        )
     raise ValueError(f"unknown OOD data set {spec!r}; choose {OOD_CHOICES}")
 
 
@@ -378,6 +392,7 @@ def _ood_image_folder(
     split: str,
     transform: Callable | None,
     indices: Sequence[int] | np.ndarray | None,
+    skip_unreadable: bool = False,
 ) -> Dataset:
     spec = f"imagefolder:{path}"
     folder = Path(path).expanduser()
@@ -413,6 +428,14 @@ def _ood_image_folder(
         ds.targets = [t for _, t in ds.samples]  # type: ignore[attr-defined]
         if isinstance(ds, tvd.ImageFolder):
             ds.imgs = ds.samples
+    if skip_unreadable:
+        ds.samples, dropped = readable_samples(ds.samples)  # type: ignore[attr-defined]
+        ds.targets = [t for _, t in ds.samples]  # type: ignore[attr-defined]
+        if isinstance(ds, tvd.ImageFolder):
+            ds.imgs = ds.samples
+        warn_skipped("OOD imagefolder", folder, dropped)
+        if not ds.samples:  # type: ignore[attr-defined]
+            raise FileNotFoundError(f"{spec}: every selected image of {folder} is unreadable")
     return ds
 
 

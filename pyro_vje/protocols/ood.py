@@ -78,6 +78,7 @@ def run_ood(
     bn_stats: str = "clean",
     figures: bool = True,
     progress: bool = False,
+    skip_unreadable: bool | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{ood_spec: {score: {"auroc", "aupr_out", "aupr_in", "fpr95"}}}``; written to ``out``.
 
@@ -85,13 +86,16 @@ def run_ood(
     images: the class scores (:func:`pyro_vje.score.class_scores`) and the kNN distances on
     raw pixels (the training-free baseline) and on z use it, and with ``bn_stats="clean"``
     (default) the BatchNorm statistics are re-estimated on it first (docs/scoring.md);
-    ``"train"`` keeps the checkpoint's."""
+    ``"train"`` keeps the checkpoint's. ``skip_unreadable`` (default: the run's setting) leaves
+    out the image files PIL cannot read, in the run's data and in the OOD sets."""
     if not ood:
         raise ValueError("give at least one out-of-distribution set (--ood)")
     dev = resolve_device(device)
     config, vje = load_run(run, checkpoint, dev)
     if data_dir is not None:
         config = dataclasses.replace(config, data_dir=data_dir)
+    if skip_unreadable is not None:
+        config = dataclasses.replace(config, skip_unreadable=bool(skip_unreadable))
     info = dataset_info(config.dataset, image_size=config.image_size, count_classes=False)
     if bn_stats not in ("clean", "train"):
         raise ValueError(f"bn_stats must be 'clean' or 'train', got {bn_stats!r}")
@@ -118,6 +122,7 @@ def run_ood(
             "root": ood_root,
             "in_root": config.data_dir,
             "download": download,
+            "skip_unreadable": config.skip_unreadable,
         }
         ds = _limit(build_ood_dataset(spec, transform=ood_transform(info), **common), limit, config.seed + 1)
         tta_out = None

@@ -85,19 +85,11 @@ def _pair(value: Any, label: str, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _auroc(scores_in: Any, scores_out: Any) -> float:
-    """AUROC with the out-of-distribution scores as the positive class.
+    """AUROC with the out-of-distribution scores as the positive class
+    (:func:`pyro_vje.evaluation.metrics.auroc`, after this module's own input checks)."""
+    from ..evaluation.metrics import auroc
 
-    Equal to the probability that a random out score exceeds a random in score,
-    ties counting one half (the Mann-Whitney U statistic over ``n_in * n_out``);
-    this is what :func:`sklearn.metrics.roc_auc_score` returns for labels
-    ``0`` (in) / ``1`` (out).
-    """
-    s_in = _as_scores(scores_in, "scores_in")
-    s_out = _as_scores(scores_out, "scores_out")
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.concatenate([np.zeros(s_in.size), np.ones(s_out.size)])
-    return float(roc_auc_score(labels, np.concatenate([s_in, s_out])))
+    return auroc(_as_scores(scores_in, "scores_in"), _as_scores(scores_out, "scores_out"))
 
 
 def plot_roc_curves(

@@ -11,6 +11,7 @@ and 0.817) and heatmaps in ``figures/``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,8 @@ from ..training.logger import json_safe
 from ..training.rundir import atomic_write_json, check_out_path
 from .one_class import checked_classes, mean_posterior_stats, run_one_class
 from .presets import PAPER_BETAS, PAPER_DFS
+
+log = logging.getLogger("pyro_vje")
 
 
 def cell_name(beta: float, df: float) -> str:
@@ -98,7 +101,9 @@ def run_sweep(
                 out_dir / "figures" / f"heatmap_{name}.png",
                 title=f"class-averaged AUROC ({name}); {covered}",
             )
-        if "joint" in grids:
+        if "joint" in grids and len(cells) < 2:
+            log.info("one sweep cell: no AUROC-against-entropy/variance figures (need two cells)")
+        elif "joint" in grids:
             plot_correlation(
                 entropy.ravel(),
                 grids["joint"].ravel(),

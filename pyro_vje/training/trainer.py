@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..data.check import take_skip_messages
 from ..evaluation import autocast, evaluate_method
 from ..progress import progress_bar
 from .baselines import baseline_metrics
@@ -125,6 +126,7 @@ class Trainer:
 
     def _build(self, resume: bool) -> None:
         pyro.set_rng_seed(self.config.seed)  # torch, numpy and random: same initial weights on every rank
+        take_skip_messages()  # forget those of an earlier run in this process
         self.data: RunData = build_run_data(
             self.config,
             self.dist,
@@ -163,6 +165,8 @@ class Trainer:
             on_main(self._start_run_dir, self.dist)
         if self.dist.is_main:  # the directory exists only now that data and model were built
             self._handler = add_file_log(self.run_dir)
+            for message in take_skip_messages():  # unreadable files left out (--skip-unreadable)
+                log.warning(message)
             self.logger = MetricsLogger(
                 self.run_dir, self.config.tensorboard, resume_step=self.step if resume else None
             )

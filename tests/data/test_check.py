@@ -58,7 +58,8 @@ def test_skip_unreadable_leaves_them_out_with_a_count(tree, capsys):
     ds = build_dataset("imagefolder", "train", root=root, skip_unreadable=True)
     assert len(ds) == 8 and {p for p, _ in ds.samples}.isdisjoint(map(str, bad))
     assert all(ds[i][0].size == (8, 8) for i in range(len(ds)))
-    assert "skipped 2 unreadable image(s)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("skipped 2 unreadable image(s)") == 1, err  # once, not per dataset or channel
 
 
 def test_scan_lists_exactly_the_bad_files(tree):
@@ -81,6 +82,21 @@ def test_check_data_command(tree, tmp_path, capsys):
     assert "all readable" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("sub", ["train", "train/a"])  # class folders; a flat folder of images
+def test_ood_image_folder_skips_unreadable_files_when_asked(tree, sub, capsys):
+    root, bad = tree
+    spec = f"imagefolder:{root / sub}"
+    ds = build_ood_dataset(spec, in_dataset="cifar10", transform=None, skip_unreadable=True)
+    assert len(ds) == (8 if sub == "train" else 4) and {p for p, _ in ds.samples}.isdisjoint(map(str, bad))
+    assert all(ds[i][0].size == (8, 8) for i in range(len(ds)))
+    assert "unreadable image(s)" in capsys.readouterr().err
+    for path in image_paths(root / "test" / "b"):
+        Path(path).write_bytes(b"")
+    all_bad = f"imagefolder:{root / 'test' / 'b'}"
+    with pytest.raises(FileNotFoundError, match="every selected image"):
+        build_ood_dataset(all_bad, in_dataset="cifar10", transform=None, skip_unreadable=True)
+
+
 def test_ood_image_folder_with_a_bad_file(tree):
     root, _ = tree
     ds = build_ood_dataset(f"imagefolder:{root / 'train' / 'a'}", in_dataset="cifar10", transform=None)
@@ -98,4 +114,28 @@ def test_training_on_a_tree_with_bad_files(tree, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unreadable image" in err and ".jpg" in err
     assert main([*args, "--skip-unreadable", "--out", str(tmp_path / "r2")]) == 0
-    assert "skipped 2 unreadable image(s)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("skipped 2 unreadable image(s)") == 1, err  # the training set and the bank: said once
+    assert "skipped 2 unreadable image(s)" in (tmp_path / "r2" / "train.log").read_text()
+    # scoring against an OOD folder with the same bad files: the run skips them, so its score does
+    score = ["score", str(tmp_path / "r2"), "--ood", f"imagefolder:{root / 'train'}", "--no-progress"]
+    assert main([*score, "--bank-size", "8"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("OOD imagefolder: skipped 2 unreadable image(s)") == 1, captured.err
+    assert "| joint |" in captured.out
+
+
+def test_score_skips_unreadable_ood_files_only_when_asked(tree, tmp_path, capsys):
+    root, _ = tree
+    run = tmp_path / "digits"
+    tiny = ["--epochs", "1", "--max-steps-per-epoch", "2", "--no-progress", "--no-tensorboard"]
+    tiny += ["--hidden", "16"]
+    assert main(["train", "--out", str(run), *tiny]) == 0
+    capsys.readouterr()
+    score = ["score", str(run), "--ood", f"imagefolder:{root / 'train'}", "--limit", "50", "--no-progress"]
+    assert main(score) == 2  # the run did not ask to skip: an error naming the file
+    err = capsys.readouterr().err
+    assert "unreadable image" in err and ".jpg" in err
+    assert main([*score, "--skip-unreadable"]) == 0
+    captured = capsys.readouterr()
+    assert "OOD imagefolder: skipped 2 unreadable image(s)" in captured.err and "| joint |" in captured.out

@@ -96,6 +96,17 @@ def test_sweep_grid(tmp_path):
     ).is_file()
 
 
+def test_sweep_of_one_cell_writes_its_summary_without_the_correlation_figures(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--betas", "1", "--dfs", "0.5", "--classes", "0", "--out", str(out), *TINY]
+    assert main(args) == 0
+    summary = json.loads((out / "sweep.json").read_text())
+    assert np.array(summary["mean_auroc"]["joint"]).shape == (1, 1)
+    assert summary["correlation_with_entropy"]["joint"] == "nan"  # one cell: no correlation (JSON-safe nan)
+    assert (out / "figures" / "heatmap_joint.png").is_file()
+    assert not (out / "figures" / "auroc_vs_entropy.png").exists()
+
+
 def test_score_cli_with_synthetic_shifts(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), *TINY]) == 0
