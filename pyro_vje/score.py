@@ -7,6 +7,13 @@ Every score is one number per input, **higher = more anomalous**:
   likelihood, ``-PolarStudentT(df, s, sigma, radial_scale).log_prob(z)``, with
   :math:`q(s \mid z) = N(\mu, \sigma^2)` from the inference network;
 * ``directional`` and ``radial`` — its two terms (``PolarStudentT.log_prob_terms``);
+* ``residual`` — :math:`Q_{dir}/D`, Eq. 22's squared standardized distance of the direction
+  of z from the posterior's (``PolarStudentT.directional_residual``), per dimension: the
+  data-fit part of ``directional`` without its :math:`\sum_d \log \sigma_d` normalizer. Under
+  the ambient Student-t of Eq. 23 it is :math:`F(D, \nu)`-distributed whatever
+  :math:`\sigma`, so it ranks inputs by the model's tail probability of their embedding
+  (a predictive p-value) rather than by a density whose height also depends on how
+  confident the posterior is (docs/scoring.md);
 * ``variance`` — :math:`\sum_d \sigma_d^2`, and ``entropy`` — :math:`\tfrac12 \sum_d \log(2\pi e \sigma_d^2)`,
   the Gaussian entropy of q (the paper's alternatives).
 
@@ -63,6 +70,7 @@ __all__ = [
     "joint",
     "mixture_nll",
     "radial",
+    "residual",
     "score",
     "score_embeddings",
     "score_features",
@@ -72,7 +80,7 @@ __all__ = [
     "variance",
 ]
 
-SCORES = ("joint", "directional", "radial", "variance", "entropy")
+SCORES = ("joint", "directional", "radial", "residual", "variance", "entropy")
 _LOG_2PI_E = math.log(2 * math.pi * math.e)
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -165,13 +173,18 @@ def score_embeddings(
     dtype = torch.promote_types(torch.promote_types(z.dtype, loc.dtype), torch.float32)  # >= float32
     z, loc, scale = z.to(dtype), loc.to(dtype), scale.to(dtype)
     out: dict[str, torch.Tensor] = {}
-    if {"joint", "directional", "radial"} & set(which):
+    if {"joint", "directional", "radial", "residual"} & set(which):
         if posterior == "mean":
             s = loc
         else:
             eps = torch.randn((num_samples, *loc.shape), generator=generator, device=loc.device, dtype=dtype)
             s = loc + scale * eps  # (K, N, D)
-        log_dir, log_rad = model.likelihood(s, scale).log_prob_terms(z)  # one pass over z
+        likelihood = model.likelihood(s, scale)
+        if "residual" in which:
+            q_dir = likelihood.directional_residual(z)  # Eq. 22
+            out["residual"] = (q_dir / z.shape[-1]).reshape(-1, z.shape[0]).mean(0)
+    if {"joint", "directional", "radial"} & set(which):
+        log_dir, log_rad = likelihood.log_prob_terms(z)  # one pass over z
         if "joint" in which:
             out["joint"] = -(log_dir + log_rad).reshape(-1, z.shape[0]).mean(0)  # Eq. 39 (Eq. 31)
         if {"directional", "radial"} & set(which):
@@ -455,6 +468,7 @@ def _single(name: str):
 joint = _single("joint")
 directional = _single("directional")
 radial = _single("radial")
+residual = _single("residual")
 variance = _single("variance")
 entropy = _single("entropy")
 

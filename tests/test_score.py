@@ -44,6 +44,78 @@ def test_posterior_mean_scores_match_scipy(df, radial_scale):
         assert got["entropy"][i].item() == pytest.approx(entropy, rel=1e-10)
 
 
+def _residual_reference(z: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Eq. 22 / D in float64 with Appendix A's norm floor, written out in numpy."""
+    zh = z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-6)
+    sh = loc / np.maximum(np.linalg.norm(loc, axis=-1, keepdims=True), 1e-6)
+    return (((zh - sh) / scale) ** 2).sum(-1) / z.shape[-1]
+
+
+@pytest.mark.parametrize("df", [0.25, 3.0, math.inf])
+def test_residual_is_eq22_per_dimension_whatever_df(df):
+    z, loc, scale = random_posterior(n=7, d=6)
+    got = score.score_embeddings(make_vje(df), z, loc, scale, which=("residual",))["residual"]
+    np.testing.assert_allclose(
+        got.numpy(), _residual_reference(z.numpy(), loc.numpy(), scale.numpy()), rtol=1e-12
+    )
+    # the directional NLL is (df + D)/2 log(1 + D * residual / df) + sum log sigma + const: check the link
+    if math.isfinite(df):
+        d = z.shape[1]
+        nll = score.score_embeddings(make_vje(df), z, loc, scale, which=("directional",))["directional"]
+        expected = 0.5 * (df + d) * np.log1p(d * got.numpy() / df) + np.log(scale.numpy()).sum(1)
+        diff = nll.numpy() - expected
+        np.testing.assert_allclose(diff, diff[0], rtol=0, atol=1e-9)  # an input-independent constant
+
+
+def test_residual_scales_with_one_over_sigma_squared_and_has_no_log_sigma_term():
+    """Scaling sigma by c divides the residual by c^2 exactly, while the directional NLL also gains
+    sum_d log c (its normalizer): the term the residual leaves out."""
+    z, loc, scale = random_posterior(n=5, d=4)
+    vje, c = make_vje(0.5), 3.0
+    base = score.score_embeddings(vje, z, loc, scale, which=("residual",))["residual"]
+    wide = score.score_embeddings(vje, z, loc, c * scale, which=("residual",))["residual"]
+    np.testing.assert_allclose(wide.numpy(), base.numpy() / c**2, rtol=1e-12)
+    d = z.shape[1]
+    for sigma, r in ((scale, base), (c * scale, wide)):
+        nll = score.score_embeddings(vje, z, loc, sigma, which=("directional",))["directional"].numpy()
+        expected = -np.array(
+            [directional_logpdf(z[i].numpy(), loc[i].numpy(), sigma[i].numpy(), 0.5) for i in range(5)]
+        )
+        np.testing.assert_allclose(nll, expected, rtol=1e-9)
+        kernel = 0.5 * (0.5 + d) * np.log1p(d * r.numpy() / 0.5)
+        np.testing.assert_allclose(
+            nll - kernel - np.log(sigma.numpy()).sum(1),
+            (nll - kernel - np.log(sigma.numpy()).sum(1))[0],
+            atol=1e-9,
+        )
+
+
+def test_residual_with_posterior_samples_and_in_low_precision():
+    vje = make_vje(2.0)
+    z, loc, scale = random_posterior(n=4, d=3)
+    got = score.score_embeddings(
+        vje,
+        z,
+        loc,
+        scale,
+        which=("residual",),
+        posterior="samples",
+        num_samples=5,
+        generator=torch.Generator().manual_seed(3),
+    )["residual"]
+    eps = torch.randn((5, *loc.shape), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    s = (loc + scale * eps).numpy()
+    expected = np.mean([_residual_reference(z.numpy(), s[k], scale.numpy()) for k in range(5)], axis=0)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 3e-2)):
+        low = score.score_embeddings(
+            vje.float(), z.to(dtype), loc.to(dtype), scale.to(dtype), which=("residual",)
+        )
+        ref = _residual_reference(*(t.to(dtype).double().numpy() for t in (z, loc, scale)))
+        assert low["residual"].dtype == torch.float32 and torch.isfinite(low["residual"]).all()
+        np.testing.assert_allclose(low["residual"].double().numpy(), ref, rtol=tol)
+
+
 def test_joint_equals_algorithms_1_and_2_up_to_an_input_independent_constant():
     """Eq. 39 as the paper writes it (Algorithm 1 + 2, constants omitted) ranks inputs identically."""
     df, vje = 0.5, make_vje(0.5)

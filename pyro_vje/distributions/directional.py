@@ -17,6 +17,12 @@ from ._math import (
 )
 
 
+def directional_residual(z_hat: torch.Tensor, loc_hat: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Eq. 22 on unit vectors: ``Q_dir = sum_d ((z_hat_d - loc_hat_d) / scale_d)^2``, the squared
+    standardized residual of the direction (arguments broadcast and in the compute dtype)."""
+    return ((z_hat - loc_hat) / scale).pow(2).sum(-1)
+
+
 def directional_log_prob(
     z_hat: torch.Tensor, loc_hat: torch.Tensor, scale: torch.Tensor, df: torch.Tensor
 ) -> torch.Tensor:
@@ -27,7 +33,7 @@ def directional_log_prob(
     All arguments must already be broadcast and in the compute dtype.
     """
     dim = z_hat.shape[-1]
-    q_dir = ((z_hat - loc_hat) / scale).pow(2).sum(-1)  # Eq. 22
+    q_dir = directional_residual(z_hat, loc_hat, scale)  # Eq. 22
     return (
         student_t_log_normalizer(df, dim)  # log C_{nu,D}
         - scale.log().sum(-1)  # log |Sigma|^{-1/2}

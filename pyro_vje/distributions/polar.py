@@ -8,7 +8,7 @@ from torch.distributions import constraints
 
 from ._base import EmbeddingDistribution, broadcast_params
 from ._math import compute_dtype, normalize, vector_norm
-from .directional import DirectionalStudentT, directional_log_prob, sample_direction
+from .directional import DirectionalStudentT, directional_log_prob, directional_residual, sample_direction
 from .radial import RadialStudentT, radial_log_prob, sample_residual
 
 
@@ -113,6 +113,19 @@ class PolarStudentT(EmbeddingDistribution):
         log_dir = directional_log_prob(normalize(value, value_norm), loc_hat, self.scale.to(dtype), df)
         log_rad = radial_log_prob(value_norm, loc_norm, self.radial_scale.to(dtype), df)
         return log_dir, log_rad
+
+    def directional_residual(self, value: torch.Tensor) -> torch.Tensor:
+        r"""Eq. 22's :math:`Q_{dir} = \sum_d ((\hat z_d - \hat s_d) / \sigma_d)^2` of ``value``: the
+        squared standardized distance of its direction from the centre's, the only place the data
+        enter the directional factor (Eq. 23 is :math:`\log C_{\nu,D} - \sum_d \log\sigma_d -
+        \tfrac{\nu+D}{2}\log(1 + Q_{dir}/\nu)`). Under the ambient Student-t of Eq. 23,
+        :math:`Q_{dir}/D \sim F(D, \nu)` (:math:`\chi^2_D / D` for :math:`\nu = \infty`) whatever
+        :math:`\sigma`, so it ranks inputs by the model's tail probability."""
+        self._check_value(value)
+        dtype = compute_dtype(value, self.loc, self.scale, self.radial_scale)
+        value = value.to(dtype)
+        _, loc_hat = self._loc_polar(dtype)
+        return directional_residual(normalize(value, vector_norm(value)), loc_hat, self.scale.to(dtype))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         log_dir, log_rad = self.log_prob_terms(value)
