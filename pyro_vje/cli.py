@@ -498,7 +498,7 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         "test split with every likelihood / posterior score and a kNN-distance baseline on raw pixels, and "
         "report per-class AUROC, mean and std (results.json, results.md, figures/). Defaults: the paper's "
         "one-class settings (batch 64, lr 5e-6, beta 1, nu 0.5, 800 epochs); with --dataset digits (the "
-        "default) a CPU-sized variant (500 epochs = 1,000 steps a class, beta 0.1). Rerun the same command "
+        "default) a CPU-sized variant (1,500 epochs = 3,000 steps a class, beta 0.1). Rerun the same command "
         "to resume.",
     )
     protocol_args(oc)

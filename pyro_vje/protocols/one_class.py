@@ -187,8 +187,10 @@ def summarize(per_class: dict[str, dict[str, float]]) -> dict[str, dict[str, Any
     return results
 
 
-#: the score the one-class table reports (docs/scoring.md says why); every other score is listed too
-REPORTED_SCORE = "mixture"
+#: the score the one-class table reports (docs/scoring.md says why: chosen on the validation split,
+#: where the sigma normalizer that ``joint`` and ``mixture`` carry inverts as training goes on);
+#: every other score is listed too
+REPORTED_SCORE = "residual"
 #: the training-free baseline printed next to every score
 BASELINE_SCORE = "knn_raw_pixels"
 
