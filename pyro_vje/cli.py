@@ -385,7 +385,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     report = compare(base, variants, out, one_class_classes=classes, isolate=not args.no_isolate)
     print((out / "compare.md").read_text())
     print(f"wrote {out / 'compare.json'}, {out / 'compare.md'}, {out / 'compare_knn.png'}")
-    return 0 if report else 1
+    if report["failed"]:
+        names = ", ".join(report["failed"])
+        count = len(report["failed"])
+        print(f"compare: {count} variant(s) failed: {names} (see compare.md)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build_parser(command: str | None = None, argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -603,7 +608,9 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
             "compare.json, compare.md (kNN of z and mu, linear probe, one-class AUROC on a class subset, "
             "seconds per epoch, peak memory) and compare_knn.png (kNN against epoch with the raw-pixel and "
             "random-init baselines). Rerun the same command to resume: finished variants with an "
-            "identical config are reused, a changed config is refused. Shared flags apply to every variant."
+            "identical config are reused, a changed config is refused. A variant that fails is listed in "
+            "compare.md, the others still run, and the command exits with status 1. Shared flags apply to "
+            "every variant."
         ),
     )
     cp.add_argument(

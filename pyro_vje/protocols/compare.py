@@ -266,6 +266,7 @@ def compare(
         )
     configs = {v.name: _variant_config(base, v, out) for v in variants}  # every config valid before any run
     entries: dict[str, dict] = {}
+    failed: dict[str, str] = {}
     for variant in variants:
         config = configs[variant.name]
         run_dir = Path(config.out)
@@ -290,11 +291,16 @@ def compare(
                 shutil.rmtree(run_dir)
         log(f"[compare] {variant.name}: training {config.method} for {config.epochs} epochs")
         runner = _run_isolated if isolate else run_variant
-        entries[variant.name] = runner(now, resume, list(one_class_classes), config.knn_k)
+        try:
+            entries[variant.name] = runner(now, resume, list(one_class_classes), config.knn_k)
+        except Exception as err:  # one variant's failure (e.g. a non-finite loss) does not stop the rest
+            failed[variant.name] = _failure_line(err)
+            log(f"[compare] {variant.name}: FAILED ({failed[variant.name]}); going on with the others")
     report = {
         "base": {k: ("inf" if isinstance(v, float) and math.isinf(v) else v) for k, v in base.items()},
         "variants": {v.name: {**v.overrides} for v in variants},
         "entries": entries,
+        "failed": failed,
         "baselines": _baselines(entries),
         "one_class_classes": list(one_class_classes),
         "machine": _machine(),
@@ -305,6 +311,12 @@ def compare(
     atomic_write_text(markdown_report(report), out / "compare.md")
     plot_knn_curves(report, out / "compare_knn.png")
     return report
+
+
+def _failure_line(err: BaseException) -> str:
+    """The first line of a variant's error (a child's error carries its traceback below it)."""
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
 
 
 def _machine() -> str:
@@ -408,6 +420,10 @@ def markdown_report(report: dict[str, Any]) -> str:
             )
             + " |"
         )
+    failed = report.get("failed") or {}
+    if failed:
+        lines += ["", "Failed variants (no row above; rerun the same command to retry them):", ""]
+        lines += [f"* {name}: {message}" for name, message in failed.items()]
     kinds = {e.get("peak_memory_kind") for e in report["entries"].values()}
     lines += [
         "",
@@ -455,7 +471,8 @@ def plot_knn_curves(report: dict[str, Any], path: str | Path) -> None:
     ax.set_ylabel("kNN top-1 accuracy of z")
     ax.set_title("kNN against epoch at one budget")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    if ax.get_legend_handles_labels()[0]:  # nothing to label when every variant failed
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -145,3 +145,48 @@ def test_the_report_shows_the_backbone_column_for_a_projector_variant():
     other = next(line for line in lines if line.startswith("| simsiam"))
     cells = dict(zip(columns, (c.strip() for c in other.strip("|").split("|"))))
     assert cells["kNN h"] == "–" and cells["z − raw pixels"] == "0.2500"
+
+
+def test_a_failed_variant_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
+    real = cmp.run_variant
+    calls = []
+
+    def fail_vicreg(values, resume, classes, k):
+        calls.append(values["method"])
+        if values["method"] == "vicreg":
+            raise RuntimeError("non-finite loss (inf) at epoch 1, step 2; the run stopped\n\ntraceback lines")
+        return real(values, resume, classes, k)
+
+    monkeypatch.setattr(cmp, "run_variant", fail_vicreg)
+    variants = [parse_variant("vicreg"), parse_variant("vje")]
+    report = compare(BASE, variants, tmp_path, one_class_classes=(), isolate=False, log=lambda *_: None)
+    assert calls == ["vicreg", "vje"]  # the failure did not stop the next variant
+    assert list(report["entries"]) == ["vje"]
+    assert report["failed"] == {"vicreg": "non-finite loss (inf) at epoch 1, step 2; the run stopped"}
+    saved = json.loads((tmp_path / "compare.json").read_text())
+    assert saved["failed"] == report["failed"]
+    text = (tmp_path / "compare.md").read_text()
+    assert "Failed variants" in text and "* vicreg: non-finite loss (inf) at epoch 1, step 2" in text
+    assert "| vicreg |" not in text and "| vje | vje |" in text
+
+    # the rerun retries the failed variant only (here it now succeeds)
+    calls.clear()
+    monkeypatch.setattr(cmp, "run_variant", lambda *a: (calls.append(a[0]["method"]), real(*a))[1])
+    again = compare(BASE, variants, tmp_path, one_class_classes=(), isolate=False, log=lambda *_: None)
+    assert calls == ["vicreg"] and again["failed"] == {} and list(again["entries"]) == ["vicreg", "vje"]
+    assert "Failed variants" not in (tmp_path / "compare.md").read_text()
+
+
+def test_the_compare_command_exits_1_when_a_variant_failed(tmp_path, monkeypatch, capsys):
+    from pyro_vje.cli import main
+
+    def boom(values, resume, classes, k):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(cmp, "run_variant", boom)
+    argv = ["compare", "--methods", "vje", "--no-isolate", "--compare-out", str(tmp_path), "--epochs", "1"]
+    argv += ["--hidden", "16", "--device", "cpu", "--no-progress", "--no-tensorboard", "--no-figures"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 variant(s) failed: vje" in err
+    assert "* vje: out of memory" in (tmp_path / "compare.md").read_text()
