@@ -90,21 +90,28 @@ def test_residual_scales_with_one_over_sigma_squared_and_has_no_log_sigma_term()
         )
 
 
-def test_residual_with_posterior_samples_and_in_low_precision():
-    vje = make_vje(2.0)
-    z, loc, scale = random_posterior(n=4, d=3)
+def _sampled_score(vje, z, loc, scale, name, *, num_samples, seed):
+    """``name`` scored over posterior samples, and the samples s = loc + scale * eps it used
+    (the same generator draws, in float64)."""
     got = score.score_embeddings(
         vje,
         z,
         loc,
         scale,
-        which=("residual",),
+        which=(name,),
         posterior="samples",
-        num_samples=5,
-        generator=torch.Generator().manual_seed(3),
-    )["residual"]
-    eps = torch.randn((5, *loc.shape), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    s = (loc + scale * eps).numpy()
+        num_samples=num_samples,
+        generator=torch.Generator().manual_seed(seed),
+    )[name]
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn((num_samples, *loc.shape), generator=gen, dtype=torch.float64)
+    return got, (loc + scale * eps).numpy()
+
+
+def test_residual_with_posterior_samples_and_in_low_precision():
+    vje = make_vje(2.0)
+    z, loc, scale = random_posterior(n=4, d=3)
+    got, s = _sampled_score(vje, z, loc, scale, "residual", num_samples=5, seed=3)
     expected = np.mean([_residual_reference(z.numpy(), s[k], scale.numpy()) for k in range(5)], axis=0)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
     for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 3e-2)):
@@ -134,18 +141,7 @@ def test_joint_equals_algorithms_1_and_2_up_to_an_input_independent_constant():
 def test_posterior_samples_average_the_nll_over_the_same_draws():
     vje = make_vje(2.0)
     z, loc, scale = random_posterior(n=4, d=3)
-    got = score.score_embeddings(
-        vje,
-        z,
-        loc,
-        scale,
-        which=("joint",),
-        posterior="samples",
-        num_samples=7,
-        generator=torch.Generator().manual_seed(5),
-    )["joint"]
-    eps = torch.randn((7, *loc.shape), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    s = (loc + scale * eps).numpy()
+    got, s = _sampled_score(vje, z, loc, scale, "joint", num_samples=7, seed=5)
     for i in range(len(z)):
         expected = np.mean(
             [-polar_logpdf(z[i].numpy(), s[k, i], scale[i].numpy(), 1.0, 2.0) for k in range(7)]
