@@ -183,11 +183,10 @@ def score_embeddings(
         if "residual" in which:
             q_dir = likelihood.directional_residual(z)  # Eq. 22
             out["residual"] = (q_dir / z.shape[-1]).reshape(-1, z.shape[0]).mean(0)
-    if {"joint", "directional", "radial"} & set(which):
-        log_dir, log_rad = likelihood.log_prob_terms(z)  # one pass over z
-        if "joint" in which:
-            out["joint"] = -(log_dir + log_rad).reshape(-1, z.shape[0]).mean(0)  # Eq. 39 (Eq. 31)
-        if {"directional", "radial"} & set(which):
+        if {"joint", "directional", "radial"} & set(which):
+            log_dir, log_rad = likelihood.log_prob_terms(z)  # one pass over z
+            if "joint" in which:
+                out["joint"] = -(log_dir + log_rad).reshape(-1, z.shape[0]).mean(0)  # Eq. 39 (Eq. 31)
             if "directional" in which:
                 out["directional"] = -log_dir.reshape(-1, z.shape[0]).mean(0)
             if "radial" in which:

@@ -367,6 +367,25 @@ def open_image_folder(folder: Path, transform: Callable | None, name: str) -> tv
         ) from e
 
 
+def keep_samples(ds: Dataset, samples: Sequence[tuple[str, int]]) -> None:
+    """Replace an image-folder data set's ``(path, label)`` list, keeping ``targets`` (and an
+    ``ImageFolder``'s ``imgs``) in step with it."""
+    ds.samples = list(samples)  # type: ignore[attr-defined]
+    ds.targets = [t for _, t in ds.samples]  # type: ignore[attr-defined]
+    if isinstance(ds, tvd.ImageFolder):
+        ds.imgs = ds.samples
+
+
+def drop_unreadable(ds: Dataset, folder: Path, what: str, name: str) -> None:
+    """Leave out the files of ``ds`` that PIL cannot read, saying so as ``what``
+    (:func:`~pyro_vje.data.check.warn_skipped`); an error naming ``name`` if none is left."""
+    kept, dropped = readable_samples(ds.samples)  # type: ignore[attr-defined]
+    keep_samples(ds, kept)
+    warn_skipped(what, folder, dropped)
+    if not kept:
+        raise FileNotFoundError(f"{name}: every selected image of {folder} is unreadable")
+
+
 def _load_image_folder(
     folder: Path,
     name: str,
@@ -385,15 +404,9 @@ def _load_image_folder(
     ds = open_image_folder(folder, transform, name)
     if indices is not None:
         idx = _check_indices(indices, len(ds), name, folder.name)
-        ds.samples = [ds.samples[i] for i in idx]
-        ds.imgs = ds.samples
-        ds.targets = [t for _, t in ds.samples]
+        keep_samples(ds, [ds.samples[i] for i in idx])
     if skip_unreadable:
-        ds.samples, dropped = readable_samples(ds.samples)
-        ds.imgs, ds.targets = ds.samples, [t for _, t in ds.samples]
-        warn_skipped(name, folder, dropped)
-        if not ds.samples:
-            raise FileNotFoundError(f"{name}: every selected image of {folder} is unreadable")
+        drop_unreadable(ds, folder, name, name)
     return CachedImageFolder(ds) if cache else ds
 
 

@@ -37,7 +37,7 @@ from torchvision import transforms as T
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import functional as TF
 
-from .check import load_image, readable_samples, warn_skipped
+from .check import load_image
 from .datasets import (
     DATASET_INFO,
     DatasetInfo,
@@ -45,6 +45,8 @@ from .datasets import (
     build_dataset,
     dataset_classes,
     dataset_labels,
+    drop_unreadable,
+    keep_samples,
     open_image_folder,
 )
 from .transforms import ResizeIfNeeded, eval_transform, train_transform
@@ -424,18 +426,9 @@ def _ood_image_folder(
             )
     if indices is not None:
         idx = _check_indices(indices, len(ds), spec, split)
-        ds.samples = [ds.samples[i] for i in idx]  # type: ignore[attr-defined]
-        ds.targets = [t for _, t in ds.samples]  # type: ignore[attr-defined]
-        if isinstance(ds, tvd.ImageFolder):
-            ds.imgs = ds.samples
+        keep_samples(ds, [ds.samples[i] for i in idx])  # type: ignore[attr-defined]
     if skip_unreadable:
-        ds.samples, dropped = readable_samples(ds.samples)  # type: ignore[attr-defined]
-        ds.targets = [t for _, t in ds.samples]  # type: ignore[attr-defined]
-        if isinstance(ds, tvd.ImageFolder):
-            ds.imgs = ds.samples
-        warn_skipped("OOD imagefolder", folder, dropped)
-        if not ds.samples:  # type: ignore[attr-defined]
-            raise FileNotFoundError(f"{spec}: every selected image of {folder} is unreadable")
+        drop_unreadable(ds, folder, "OOD imagefolder", spec)
     return ds
 
 

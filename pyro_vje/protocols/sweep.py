@@ -104,20 +104,13 @@ def run_sweep(
         if "joint" in grids and len(cells) < 2:
             log.info("one sweep cell: no AUROC-against-entropy/variance figures (need two cells)")
         elif "joint" in grids:
-            plot_correlation(
-                entropy.ravel(),
-                grids["joint"].ravel(),
-                out_dir / "figures" / "auroc_vs_entropy.png",
-                "mean posterior entropy",
-                "AUROC (joint)",
-            )
-            plot_correlation(
-                variance.ravel(),
-                grids["joint"].ravel(),
-                out_dir / "figures" / "auroc_vs_variance.png",
-                "mean posterior variance sum",
-                "AUROC (joint)",
-            )
+            for stat, file, label in (
+                (entropy, "auroc_vs_entropy.png", "mean posterior entropy"),
+                (variance, "auroc_vs_variance.png", "mean posterior variance sum"),
+            ):
+                plot_correlation(
+                    stat.ravel(), grids["joint"].ravel(), out_dir / "figures" / file, label, "AUROC (joint)"
+                )
     return summary
 
 
