@@ -84,11 +84,16 @@ def test_one_class_rerun_resumes_without_retraining(one_class_dir, capsys):
     assert set(json.loads((one_class_dir / "results.json").read_text())["joint"]["per_class"]) == {"0"}
 
 
+def _sweep(out, betas: str, classes: str) -> dict:
+    """``pyro-vje sweep`` at the tiny budget over ``betas`` x nu = 0.5; its sweep.json."""
+    args = ["sweep", "--betas", betas, "--dfs", "0.5", "--classes", classes, "--out", str(out), *TINY]
+    assert main(args) == 0
+    return json.loads((out / "sweep.json").read_text())
+
+
 def test_sweep_grid(tmp_path):
     out = tmp_path / "sweep"
-    args = ["sweep", "--betas", "0,1", "--dfs", "0.5", "--classes", "0,1", "--out", str(out), *TINY]
-    assert main(args) == 0
-    summary = json.loads((out / "sweep.json").read_text())
+    summary = _sweep(out, "0,1", "0,1")
     assert np.array(summary["mean_auroc"]["joint"]).shape == (2, 1)
     assert np.array(summary["mean_entropy"]).shape == (2, 1)
     assert (out / "figures" / "heatmap_joint.png").is_file() and (
@@ -98,9 +103,7 @@ def test_sweep_grid(tmp_path):
 
 def test_sweep_of_one_cell_writes_its_summary_without_the_correlation_figures(tmp_path):
     out = tmp_path / "sweep"
-    args = ["sweep", "--betas", "1", "--dfs", "0.5", "--classes", "0", "--out", str(out), *TINY]
-    assert main(args) == 0
-    summary = json.loads((out / "sweep.json").read_text())
+    summary = _sweep(out, "1", "0")
     assert np.array(summary["mean_auroc"]["joint"]).shape == (1, 1)
     assert summary["correlation_with_entropy"]["joint"] == "nan"  # one cell: no correlation (JSON-safe nan)
     assert (out / "figures" / "heatmap_joint.png").is_file()
