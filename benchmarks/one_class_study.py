@@ -219,7 +219,15 @@ def _digits_view(info):
 
 # ----------------------------------------------------------------------------- model
 def build_model(args, channels: int) -> VJE:
-    cfg = TrainConfig(dataset=args.dataset, arch=args.arch, hidden=args.hidden, df=args.df, beta=args.beta)
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        arch=args.arch,
+        hidden=args.hidden,
+        df=args.df,
+        beta=args.beta,
+        norm=args.norm,
+        final_relu=args.final_relu,
+    )
     size = DATASET_INFO[args.dataset].image_size
     encoder = build_backbone(cfg, channels, size)
     inference = InferenceNetwork(encoder.dim, args.hidden, depth=3, min_var=args.min_var)
@@ -517,6 +525,8 @@ def main(argv=None) -> None:
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--arch", default="small_cnn")
     p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--norm", default="batch", choices=("batch", "group", "none"), help="small_cnn norm")
+    p.add_argument("--final-relu", action="store_true", help="small_cnn: non-negative z")
     p.add_argument("--encoder-lr-mult", type=float, default=1.0, help="0: a frozen random encoder")
     p.add_argument("--min-var", type=float, default=1e-6)
     p.add_argument("--augment", default="default", choices=("default", "crop"))

@@ -81,3 +81,36 @@ def test_throughput_benchmark_runs(tmp_path):
     assert saved["objective"][0]["ratio"] == result["objective"][0]["ratio"] > 0
     assert saved["variants"][0]["channels_last_speedup"] > 0 and "fused_speedup" in saved["variants"][0]
     assert "compile" in saved["skipped"] and saved["commit"] and saved["device"] == "cpu"
+
+
+def test_bn_centering_measures_against_numpy():
+    """The direction statistic and the Euclidean kNN of benchmarks/bn_centering.py, against numpy."""
+    import numpy as np
+    import torch
+
+    mod = _load("bn_centering")
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(50, 7)) + np.array([3.0, 0, 0, 0, 0, 0, 0])
+    u = z / np.linalg.norm(z, axis=1, keepdims=True)
+    concentration = mod.direction_concentration
+    assert concentration(torch.as_tensor(z)) == pytest.approx(np.linalg.norm(u.mean(0)), rel=1e-12)
+    # one direction: 1; antipodal pairs: 0
+    assert concentration(torch.ones(4, 3) * torch.arange(1.0, 5.0)[:, None]) == pytest.approx(1.0)
+    assert concentration(torch.tensor([[1.0, 2.0], [-1.0, -2.0]])) == pytest.approx(0.0, abs=1e-7)
+    bank, query = rng.normal(size=(30, 5)), rng.normal(size=(9, 5))
+    dist = np.sqrt(((query[:, None, :] - bank[None, :, :]) ** 2).sum(-1))
+    expected = np.sort(dist, axis=1)[:, :3].mean(1)
+    got = mod.euclidean_knn(torch.as_tensor(bank), torch.as_tensor(query), 3)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CIFAR.is_dir(), reason=f"CIFAR-10 image folder not found at {CIFAR}")
+def test_bn_centering_runs_and_class_statistics_spread_the_class(tmp_path):
+    """Slow (decodes CIFAR-10 once): statistics fitted to the class spread its directions."""
+    out = tmp_path / "c.json"
+    args = ["--data-dir", str(CIFAR), "--classes", "0", "--subset", "200", "--eval-subset", "200"]
+    result = _load("bn_centering").main(args + ["--cache-dir", str(tmp_path), "--json", str(out)])
+    saved = json.loads(out.read_text())["classes"]["0"]
+    assert saved == result["0"]
+    assert saved["class_stats"]["R_in"] < saved["init_stats"]["R_in"] - 0.3
