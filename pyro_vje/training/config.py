@@ -237,6 +237,12 @@ class TrainConfig:
     )
     sync_bn: bool = setting(False, "SyncBatchNorm across torchrun processes (CUDA)", "optimization")
     grad_clip: float | None = setting(None, "clip the gradient norm to this value", "optimization")
+    freeze_encoder: bool = setting(
+        False,
+        "keep the encoder (and projector) at its initialization; train the rest (BatchNorm "
+        "running statistics still follow the batches; the one-class CIFAR-10 CPU preset)",
+        "optimization",
+    )
 
     # evaluation and logging
     eval_every: int = setting(10, "epochs between kNN evaluations", "evaluation and logging")

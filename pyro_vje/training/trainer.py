@@ -142,6 +142,12 @@ class Trainer:
         self.method.to(self.device)
         if self.channels_last:
             self.method.to(memory_format=torch.channels_last)
+        if self.config.freeze_encoder:  # before the optimizer: it takes trainable parameters only
+            self.method.encoder.requires_grad_(False)
+            if not any(p.requires_grad for p in self.method.parameters()):
+                raise ValueError(
+                    f"freeze_encoder leaves method {self.config.method!r} with no trainable parameters"
+                )
         self.base_lr = scaled_lr(self.config.lr, self.config.batch_size)
         self.optimizer = build_optimizer(
             self.method, self.base_lr, self.config.momentum, self.config.weight_decay

@@ -311,3 +311,19 @@ def test_keyboard_interrupt_names_the_checkpoint_and_the_resume_command(tmp_path
     assert isinstance(err.value, KeyboardInterrupt)
     assert err.value.checkpoint == tmp_path / "run" / "last.pt" and err.value.epoch == 2
     assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_freeze_encoder_trains_everything_but_the_encoder(tmp_path):
+    from pyro_vje.training.trainer import Trainer
+
+    trainer = Trainer(tiny(tmp_path, epochs=1, freeze_encoder=True))
+    before = {k: v.clone() for k, v in trainer.method.state_dict().items()}
+    trainer.fit()
+    after = trainer.method.state_dict()
+    buffers = ("running_mean", "running_var", "num_batches_tracked")
+    weights = [k for k in before if k.startswith("encoder.") and not k.endswith(buffers)]
+    assert weights and all(torch.equal(before[k], after[k]) for k in weights)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("inference_net."))
+    # BatchNorm's running statistics still follow the training batches
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("running_mean"))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["freeze_encoder"] is True
