@@ -219,15 +219,8 @@ def _digits_view(info):
 
 # ----------------------------------------------------------------------------- model
 def build_model(args, channels: int) -> VJE:
-    cfg = TrainConfig(
-        dataset=args.dataset,
-        arch=args.arch,
-        hidden=args.hidden,
-        df=args.df,
-        beta=args.beta,
-        norm=args.norm,
-        final_relu=args.final_relu,
-    )
+    fields = ("dataset", "arch", "hidden", "df", "beta", "norm", "final_relu")
+    cfg = TrainConfig(**{name: getattr(args, name) for name in fields})
     size = DATASET_INFO[args.dataset].image_size
     encoder = build_backbone(cfg, channels, size)
     inference = InferenceNetwork(encoder.dim, args.hidden, depth=3, min_var=args.min_var)
