@@ -104,10 +104,9 @@ def test_bn_centering_measures_against_numpy():
     np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not CIFAR.is_dir(), reason=f"CIFAR-10 image folder not found at {CIFAR}")
 def test_bn_centering_runs_and_class_statistics_spread_the_class(tmp_path):
-    """Slow (decodes CIFAR-10 once): statistics fitted to the class spread its directions."""
+    """BatchNorm statistics fitted to the class spread its directions (docs/scoring.md, issue 9)."""
     out = tmp_path / "c.json"
     args = ["--data-dir", str(CIFAR), "--classes", "0", "--subset", "200", "--eval-subset", "200"]
     result = _load("bn_centering").main(args + ["--cache-dir", str(tmp_path), "--json", str(out)])
