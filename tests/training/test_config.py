@@ -102,6 +102,14 @@ def test_paper_one_class_setting():  # Section 5.3: batch 64, lr 5e-6, wd 5e-6, 
         assert (values["df"], values["beta"], values["epochs"], values["warmup_epochs"]) == (0.5, 1.0, 800, 0)
 
 
+def test_cifar_cpu_one_class_config_matches_its_preset():  # the yaml and the preset must not drift
+    from pyro_vje.protocols.one_class import CIFAR_CPU_ONE_CLASS
+
+    values = load_config(CONFIGS / "oneclass_cifar10_cpu.yaml").to_dict()
+    assert {k: values[k] for k in CIFAR_CPU_ONE_CLASS} == CIFAR_CPU_ONE_CLASS
+    assert values["method"] == "vje" and values["arch"] == "small_cnn" and values["freeze_encoder"] is True
+
+
 def test_method_options_belong_to_their_method():
     cfg = TrainConfig(df=math.inf, hidden=16)
     assert isinstance(cfg.options, VJEOptions) and cfg.options.hidden == 16 and math.isinf(cfg.df)
