@@ -113,3 +113,40 @@ def test_bn_centering_runs_and_class_statistics_spread_the_class(tmp_path):
     saved = json.loads(out.read_text())["classes"]["0"]
     assert saved == result["0"]
     assert saved["class_stats"]["R_in"] < saved["init_stats"]["R_in"] - 0.3
+
+
+def test_frozen_features_knn_aurocs_against_numpy_and_scipy():
+    """The kNN AUROCs and the summary of benchmarks/frozen_features.py, against brute force."""
+    import numpy as np
+    import torch
+    from scipy.stats import mannwhitneyu
+
+    mod = _load("frozen_features")
+    rng = np.random.default_rng(1)
+    shift = np.array([4.0, 0, 0, 0, 0, 0])
+    bank = rng.normal(size=(40, 6)) + shift
+    x = np.concatenate([rng.normal(size=(15, 6)) + shift, 2.0 * rng.normal(size=(25, 6))])
+    got = mod.knn_aurocs(torch.as_tensor(bank), torch.as_tensor(x), 15, 3)
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    cos = np.sort(1 - unit(x) @ unit(bank).T, axis=1)[:, :3].mean(1)
+    euc = np.sort(np.sqrt(((x[:, None] - bank[None]) ** 2).sum(-1)), axis=1)[:, :3].mean(1)
+    for name, s in (("cos", cos), ("euclid", euc)):  # AUROC = P(outlier scores above inlier) (Mann-Whitney)
+        u = mannwhitneyu(s[15:], s[:15]).statistic / (15 * 25)
+        assert got[name] == pytest.approx(u, abs=1e-9)
+    results = {"0": {"a": {"cos": 0.6, "euclid": 0.7}}, "1": {"a": {"cos": 0.4, "euclid": 0.9}}}
+    summary = mod.summarize(results)
+    assert summary["a_cos"] == pytest.approx({"mean": 0.5, "min": 0.4})
+    assert summary["a_euclid"] == pytest.approx({"mean": 0.8, "min": 0.7})
+
+
+@pytest.mark.skipif(not CIFAR.is_dir(), reason=f"CIFAR-10 image folder not found at {CIFAR}")
+def test_frozen_features_runs_on_cifar(tmp_path):
+    out = tmp_path / "f.json"
+    args = ["--data-dir", str(CIFAR), "--classes", "2", "--subset", "200", "--norms", "group,none"]
+    result = _load("frozen_features").main(args + ["--cache-dir", str(tmp_path), "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["classes"] == result["classes"] and saved["provenance"]["commit"]
+    assert set(saved["classes"]["2"]) == {"raw", "group_32-64-128_seed0", "none_32-64-128_seed0"}
+    assert all(0.0 <= v <= 1.0 for r in saved["classes"]["2"].values() for v in r.values())
+    with pytest.raises(SystemExit):
+        _load("frozen_features").main(["--data-dir", str(CIFAR), "--norms", "layer"])
