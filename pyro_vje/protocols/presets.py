@@ -41,8 +41,9 @@ DIGITS_ONE_CLASS: dict[str, Any] = {
 #: images of the class, over a small CNN without normalization layers kept at its random
 #: initialization; beta 0.1, crops and flips without color jitter. Why frozen: at CPU budgets
 #: training the encoder on one class, or BatchNorm statistics of one class, erase the directions
-#: the likelihood reads. Why no normalization: GroupNorm divides out each image's contrast, which
-#: is what tells bird and deer from the other classes (docs/scoring.md, issue 9).
+#: the likelihood reads. Why no normalization: GroupNorm divides each image's feature maps by their
+#: own spread; without it the frozen features separate bird and deer, GroupNorm's do not
+#: (validation; docs/scoring.md, issue 9).
 CIFAR_CPU_ONE_CLASS: dict[str, Any] = {
     "dataset": "cifar10",
     "arch": "small_cnn",
