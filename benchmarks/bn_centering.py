@@ -47,6 +47,13 @@ def euclidean_knn(bank: torch.Tensor, z: torch.Tensor, k: int) -> np.ndarray:
     return torch.cdist(z, bank).topk(k, largest=False).values.mean(1).numpy()
 
 
+def knn_aurocs(bank: torch.Tensor, z: torch.Tensor, inlier: np.ndarray, k: int) -> dict[str, float]:
+    """AUROC of the cosine and the Euclidean kNN distance of ``z`` to ``bank``; ``inlier`` masks z's rows."""
+    cos = knn_distance(bank, z, k).numpy()
+    euc = euclidean_knn(bank, z, k)
+    return {"cos": auroc_pair(cos[inlier], cos[~inlier]), "euclid": auroc_pair(euc[inlier], euc[~inlier])}
+
+
 def measure(args, c: int) -> dict[str, dict[str, float]]:
     torch.manual_seed(args.seed)
     data = load_splits(args, c)
@@ -60,13 +67,12 @@ def measure(args, c: int) -> dict[str, dict[str, float]]:
         net = bank_bn(model, bank_x) if mode == "class_stats" else model
         bank = encode(net, bank_x, "eval")["z"]
         z = encode(net, test_x, "eval")["z"]
-        cos = knn_distance(bank, z, args.k).numpy()
-        euc = euclidean_knn(bank, z, args.k)
+        knn = knn_aurocs(bank, z, inlier, args.k)
         out[mode] = {
             "R_in": direction_concentration(z[inlier]),
             "R_out": direction_concentration(z[~inlier]),
-            "knn_cos": auroc_pair(cos[inlier], cos[~inlier]),
-            "knn_euclid": auroc_pair(euc[inlier], euc[~inlier]),
+            "knn_cos": knn["cos"],
+            "knn_euclid": knn["euclid"],
             "knn_raw": auroc_pair(raw[inlier], raw[~inlier]),
         }
     return out

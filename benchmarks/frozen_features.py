@@ -28,19 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bn_centering import euclidean_knn  # noqa: E402
-from benchmarks.one_class_study import auroc_pair, load_splits  # noqa: E402
+from benchmarks.bn_centering import knn_aurocs  # noqa: E402
+from benchmarks.one_class_study import load_splits  # noqa: E402
 from benchmarks.provenance import provenance  # noqa: E402
-from pyro_vje.evaluation.knn import knn_distance  # noqa: E402
 from pyro_vje.networks.encoders import NORMS, SmallCNN  # noqa: E402
 from pyro_vje.training.methods import module_local_params  # noqa: E402
-
-
-def knn_aurocs(bank: torch.Tensor, x: torch.Tensor, n_in: int, k: int) -> dict[str, float]:
-    """Cosine and Euclidean kNN AUROC of ``x`` (its first ``n_in`` rows the inliers) against ``bank``."""
-    cos = knn_distance(bank, x, k).numpy()
-    euc = euclidean_knn(bank, x, k)
-    return {"cos": auroc_pair(cos[:n_in], cos[n_in:]), "euclid": auroc_pair(euc[:n_in], euc[n_in:])}
 
 
 @torch.no_grad()
@@ -52,15 +44,15 @@ def measure(args, c: int) -> dict[str, dict[str, float]]:
     data = load_splits(args, c)
     bank = data["fit"][0]
     x = torch.cat([data["val_in"][0], data["val_out"][0]])
-    n_in = len(data["val_in"][0])
-    out = {"raw": knn_aurocs(bank.flatten(1).double(), x.flatten(1).double(), n_in, args.k)}
+    inlier = np.arange(len(x)) < len(data["val_in"][0])
+    out = {"raw": knn_aurocs(bank.flatten(1).double(), x.flatten(1).double(), inlier, args.k)}
     for norm in args.norms:
         for widths in args.widths:
             for seed in args.seeds:
                 torch.manual_seed(seed)
                 net = SmallCNN(3, widths, norm=norm).eval()
                 name = f"{norm}_{'-'.join(map(str, widths))}_seed{seed}"
-                out[name] = knn_aurocs(embed(net, bank), embed(net, x), n_in, args.k)
+                out[name] = knn_aurocs(embed(net, bank), embed(net, x), inlier, args.k)
     return out
 
 

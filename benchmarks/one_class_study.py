@@ -61,6 +61,7 @@ from pyro_vje.evaluation.knn import knn_distance
 from pyro_vje.evaluation.metrics import auroc
 from pyro_vje.model import VJE
 from pyro_vje.networks import InferenceNetwork
+from pyro_vje.networks.encoders import NORMS
 from pyro_vje.training import TrainConfig, lr_at, scaled_lr
 from pyro_vje.training.methods import build_backbone, module_local_params
 
@@ -518,7 +519,7 @@ def main(argv=None) -> None:
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--arch", default="small_cnn")
     p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--norm", default="batch", choices=("batch", "group", "none"), help="small_cnn norm")
+    p.add_argument("--norm", default="batch", choices=NORMS, help="small_cnn norm")
     p.add_argument("--final-relu", action="store_true", help="small_cnn: non-negative z")
     p.add_argument("--encoder-lr-mult", type=float, default=1.0, help="0: a frozen random encoder")
     p.add_argument("--min-var", type=float, default=1e-6)

@@ -126,7 +126,7 @@ def test_frozen_features_knn_aurocs_against_numpy_and_scipy():
     shift = np.array([4.0, 0, 0, 0, 0, 0])
     bank = rng.normal(size=(40, 6)) + shift
     x = np.concatenate([rng.normal(size=(15, 6)) + shift, 2.0 * rng.normal(size=(25, 6))])
-    got = mod.knn_aurocs(torch.as_tensor(bank), torch.as_tensor(x), 15, 3)
+    got = mod.knn_aurocs(torch.as_tensor(bank), torch.as_tensor(x), np.arange(40) < 15, 3)
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
     cos = np.sort(1 - unit(x) @ unit(bank).T, axis=1)[:, :3].mean(1)
     euc = np.sort(np.sqrt(((x[:, None] - bank[None]) ** 2).sum(-1)), axis=1)[:, :3].mean(1)
