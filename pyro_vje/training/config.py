@@ -24,6 +24,7 @@ a file overrides the defaults, and the run directory keeps the result as
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import os
@@ -399,9 +400,42 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
     known = known_keys(method)
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"unknown config keys: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        named = ", ".join(k + _did_you_mean(k, known) for k in unknown)
+        raise ValueError(f"unknown config keys: {named}; known keys: {', '.join(sorted(known))}")
     flat = {**base.to_dict(), **values} if method == base.method else {**_shared(base), **values}
     return TrainConfig(**{k: _coerce(k, v, method) for k, v in flat.items()})
+
+
+#: other frameworks' names of settings (``learning_rate`` for ``lr``), for :func:`_did_you_mean`.
+KEY_ALIASES: dict[str, str] = {
+    "learning_rate": "lr",
+    "base_lr": "lr",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "max_epochs": "epochs",
+    "batch": "batch_size",
+    "bs": "batch_size",
+    "wd": "weight_decay",
+    "warmup": "warmup_epochs",
+    "nu": "df",
+    "degrees_of_freedom": "df",
+    "architecture": "arch",
+    "backbone": "arch",
+    "data_root": "data_dir",
+    "root": "data_dir",
+    "output_dir": "out",
+    "out_dir": "out",
+    "run_dir": "out",
+    "workers": "num_workers",
+}
+
+
+def _did_you_mean(key: str, known: tuple[str, ...]) -> str:
+    """`` (did you mean lr?)`` for a mistyped key (difflib, through :data:`KEY_ALIASES`), or ''."""
+    aliases = {alias: target for alias, target in KEY_ALIASES.items() if target in known}
+    candidates = {**{k: k for k in known}, **aliases}
+    close = difflib.get_close_matches(key.lower(), list(candidates), n=1, cutoff=0.75)
+    return f" (did you mean {candidates[close[0]]}?)" if close else ""
 
 
 def _shared(config: TrainConfig) -> dict[str, Any]:

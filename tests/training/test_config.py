@@ -218,3 +218,19 @@ def test_an_unset_inference_width_is_chosen_by_encoder_and_recorded():
     assert TrainConfig(arch="resnet18", hidden=64).validate().hidden == 64  # a set width is kept
     with pytest.raises(ValueError, match="hidden must be >= 1"):
         TrainConfig(hidden=0).validate()
+
+
+# ------------------------------------------------------------------ issue 26
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("learning_rat", "lr"), ("learning_rate", "lr"), ("epoch", "epochs"), ("batchsize", "batch_size")],
+)
+def test_an_unknown_key_says_which_key_was_meant(typo, meant):
+    with pytest.raises(ValueError, match=rf"unknown config keys: {typo} \(did you mean {meant}\?\)"):
+        config_from_dict({typo: 1})
+
+
+def test_an_unknown_key_like_nothing_gets_no_guess():
+    with pytest.raises(ValueError) as err:
+        config_from_dict({"zzzz": 1})
+    assert "did you mean" not in str(err.value)
