@@ -23,6 +23,7 @@ and channels (e.g. CIFAR images scored by a digits model, digits tensors by a CI
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,6 +61,7 @@ __all__ = [
     "ShiftedDataset",
     "blur_kernel_size",
     "build_ood_dataset",
+    "check_ood_spec",
     "ood_train_transform",
     "ood_transform",
 ]
@@ -328,11 +330,9 @@ def build_ood_dataset(
         FileNotFoundError: missing data (with a hint to pass ``--download`` where torchvision can fetch it).
     """
     text = str(spec).strip()
-    key = text.lower()
+    key = check_ood_spec(text, root=root)
     if key.startswith("imagefolder:"):
         path = text[len("imagefolder:") :].strip()
-        if not path:
-            raise ValueError("imagefolder:PATH needs a path after the colon, e.g. imagefolder:/data/textures")
         return _ood_image_folder(path, split, transform, indices, skip_unreadable)
     if key in SHIFTS:
         base = build_dataset(
@@ -342,8 +342,6 @@ def build_ood_dataset(
     if key == "svhn":
         return _svhn(root, split, transform, download, indices)
     if key in DATASET_INFO:
-        if root is None and key != "digits":  # build_dataset would name --data-dir, the run's folder
-            raise ValueError(f"OOD data set {key!r} needs its folder: give --ood-root DIR (root= in the API)")
         return build_dataset(
             key,
             split,
@@ -354,6 +352,27 @@ def build_ood_dataset(
             skip_unreadable=skip_unreadable,
         )
     raise ValueError(f"unknown OOD data set {spec!r}; choose {OOD_CHOICES}")
+
+
+def check_ood_spec(spec: str, *, root: str | os.PathLike | None = None) -> str:
+    """``spec`` (see :data:`OOD_CHOICES`) lower-cased, or a ``ValueError`` naming what is wrong
+    (an unknown name, with the closest known one; ``imagefolder:`` without a path; a data set
+    name without ``root``), without reading any data: ``pyro-vje score`` checks every ``--ood``
+    before it loads the model."""
+    text = str(spec).strip()
+    key = text.lower()
+    if key.startswith("imagefolder:"):
+        if not text[len("imagefolder:") :].strip():
+            raise ValueError("imagefolder:PATH needs a path after the colon, e.g. imagefolder:/data/textures")
+        return key
+    names = [*SHIFTS, *DATASET_INFO, "svhn"]
+    if key not in names:
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"unknown OOD data set {spec!r}{hint}; choose {OOD_CHOICES}")
+    if key != "digits" and key not in SHIFTS and root is None:  # build_dataset would name --data-dir
+        raise ValueError(f"OOD data set {key!r} needs its folder: give --ood-root DIR (root= in the API)")
+    return key
 
 
 def _svhn(

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import score as scoring
 from ..data import TwoViews, dataset_info, narrow, subset_indices, train_transform
-from ..data.ood import build_ood_dataset, ood_train_transform, ood_transform
+from ..data.ood import build_ood_dataset, check_ood_spec, ood_train_transform, ood_transform
 from ..evaluation.batchnorm import reestimate_batchnorm
 from ..evaluation.features import extract_features
 from ..evaluation.knn import knn_distance
@@ -29,6 +29,7 @@ from ..training.export import load_run
 from ..training.loaders import build_eval_sets
 from ..training.logger import json_safe
 from ..training.rundir import atomic_write_json
+from .one_class import REPORTED_SCORE
 
 
 def _limit(ds: Dataset | None, n: int | None, seed: int) -> Dataset | None:
@@ -90,6 +91,8 @@ def run_ood(
     out the image files PIL cannot read, in the run's data and in the OOD sets."""
     if not ood:
         raise ValueError("give at least one out-of-distribution set (--ood)")
+    for spec in ood:  # before the model is loaded and the in-distribution split scored
+        check_ood_spec(spec, root=ood_root)
     dev = resolve_device(device)
     config, vje = load_run(run, checkpoint, dev)
     if data_dir is not None:
@@ -164,10 +167,27 @@ def markdown_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+def reading(results: dict[str, dict[str, dict[str, float]]], score: str = REPORTED_SCORE) -> str:
+    """One line under :func:`markdown_table`: which score to trust (``score``, the likelihood score
+    the one-class tables report) and the baseline it must beat (raw-pixel kNN), per OOD set."""
+    verdicts = []
+    for spec, per_score in results.items():
+        if score not in per_score or "knn_raw_pixels" not in per_score:
+            continue
+        mine, base = per_score[score]["auroc"], per_score["knn_raw_pixels"]["auroc"]
+        verdicts.append(f"{spec} {mine:.3f} vs {base:.3f} ({'beats it' if mine > base else 'does not'})")
+    line = (
+        f"reading: AUROC 0.5 = chance, 1 = perfect separation; read {score} (the likelihood score "
+        "the one-class tables report, docs/scoring.md), and trust it only where it beats the "
+        "training-free raw-pixel kNN (knn_raw_pixels, the last column)"
+    )
+    return line + (": " + "; ".join(verdicts) if verdicts else "") + "."
+
+
 def _write(out_dir: Path, results, s_in, all_scores, figures: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(json_safe(results), out_dir / "ood.json")
-    (out_dir / "ood.md").write_text(markdown_table(results))
+    (out_dir / "ood.md").write_text(markdown_table(results) + "\n" + reading(results) + "\n")
     np.savez(
         out_dir / "scores.npz",
         **{f"in_{k}": v for k, v in s_in.items()},
@@ -187,4 +207,4 @@ def _write(out_dir: Path, results, s_in, all_scores, figures: bool) -> None:
             )
 
 
-__all__ = ["markdown_table", "run_ood"]
+__all__ = ["markdown_table", "reading", "run_ood"]

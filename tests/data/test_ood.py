@@ -17,6 +17,7 @@ from pyro_vje.data.ood import (
     ShiftedDataset,
     blur_kernel_size,
     build_ood_dataset,
+    check_ood_spec,
     ood_train_transform,
     ood_transform,
 )
@@ -372,3 +373,16 @@ def test_dataset_name_missing_root_errors(tmp_path):
         with pytest.raises(ValueError, match="--ood-root") as info:
             build_ood_dataset(spec, in_dataset="cifar10", transform=None)
         assert "--data-dir" not in str(info.value)
+
+
+# ------------------------------------------------------------------ issue 26
+def test_ood_specs_are_checked_without_reading_data():
+    assert check_ood_spec("Gaussian_Noise") == "gaussian_noise"
+    assert check_ood_spec("cifar100", root="/nowhere") == "cifar100"  # the folder is read later
+    with pytest.raises(ValueError, match=r"unknown OOD data set 'cifar101' \(did you mean cifar10"):
+        check_ood_spec("cifar101")
+    with pytest.raises(ValueError, match="--ood-root"):
+        check_ood_spec("svhn")
+    with pytest.raises(ValueError, match="needs a path"):
+        check_ood_spec("imagefolder:")
+

@@ -243,3 +243,31 @@ def test_rescoring_a_finished_run_reproduces_its_aurocs(one_class_dir, tmp_path,
         assert 0 <= saved[c]["aggregate_gaussian"] <= 1
     text = capsys.readouterr().out
     assert "## selection classes 0" in text and "## reported classes (the rest)" in text
+
+
+# ------------------------------------------------------------------ issue 26
+def test_score_checks_every_ood_name_before_loading_the_model(tmp_path, monkeypatch):
+    import pyro_vje.protocols.ood as protocol
+
+    def load_run(*args, **kwargs):
+        raise AssertionError("the model was loaded before the OOD names were checked")
+
+    monkeypatch.setattr(protocol, "load_run", load_run)
+    with pytest.raises(ValueError, match="unknown OOD data set 'nosuchset'"):
+        protocol.run_ood(tmp_path, ["gaussian_noise", "nosuchset"])
+
+
+def test_score_reading_names_the_score_to_trust_and_its_baseline():
+    from pyro_vje.protocols.ood import reading
+
+    def m(auroc):
+        return {"auroc": auroc, "aupr_out": 0.5, "aupr_in": 0.5, "fpr95": 0.5}
+
+    results = {
+        "invert": {"residual": m(0.91), "joint": m(0.7), "knn_raw_pixels": m(0.75)},
+        "blur": {"residual": m(0.51), "joint": m(0.6), "knn_raw_pixels": m(0.62)},
+    }
+    line = reading(results)
+    assert line.startswith("reading: ") and "\n" not in line
+    assert "read residual" in line and "knn_raw_pixels" in line
+    assert "invert 0.910 vs 0.750 (beats it)" in line and "blur 0.510 vs 0.620 (does not)" in line
