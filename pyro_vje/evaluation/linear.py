@@ -193,7 +193,7 @@ def linear_probe(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            running += float(loss) if progress else 0.0
+            running += float(loss.detach()) if progress else 0.0
             step += 1
         if progress:
             bar.set_postfix(loss=f"{running / steps_per_epoch:.4f}")

@@ -150,3 +150,9 @@ def test_bad_input():
 def test_cuda_with_features_on_cpu(digits):
     out = linear_probe(*_tensors(*digits), 10, LinearProbeConfig.fast(device="cuda"))
     assert abs(out["top1"] - _sklearn_accuracy(*digits)) <= 0.03
+
+
+def test_the_progress_bar_raises_no_torch_warning(recwarn):  # issue 26: requires_grad UserWarning
+    x, y = torch.randn(64, 8), torch.arange(64) % 4
+    linear_probe(x, y, x, y, 4, LinearProbeConfig(epochs=2), progress=True)
+    assert not [w for w in recwarn if "requires_grad" in str(w.message)]
