@@ -180,7 +180,9 @@ class EmbeddingDistribution(TorchDistribution):
         if self._reads_direction and bool((vector_norm(loc) == 0).any()):
             raise ValueError(
                 f"{name}: argument 'loc' contains zero vectors, whose direction "
-                "loc/||loc|| (the centre of the directional factor) is undefined"
+                "loc/||loc|| (the centre of the directional factor) is undefined; in SVI with an "
+                "autoguide (whose default init puts a Normal(0, .) latent at 0), initialize away from "
+                "zero: AutoNormal(model, init_loc_fn=init_to_sample) (docs/distributions.md)"
             )
         if scale is not None and not bool(torch.isfinite(scale).all()):
             raise ValueError(f"{name}: argument 'scale' contains infinite entries")

@@ -111,3 +111,8 @@ def test_loc_must_be_a_vector_tensor(cls):
 def test_radial_scale_that_does_not_broadcast_is_named():
     with pytest.raises(ValueError, match="radial_scale of shape"):
         PolarStudentT(3.0, torch.randn(4, 3), 1.0, radial_scale=torch.rand(5))
+
+
+def test_a_zero_loc_suggests_the_autoguide_init():  # issue 26: AutoNormal's default init is 0
+    with pytest.raises(ValueError, match=r"init_loc_fn=init_to_sample"):
+        PolarStudentT(3.0, torch.zeros(3), torch.ones(3))
