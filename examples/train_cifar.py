@@ -9,17 +9,29 @@ without blur, beta 1, nu 3, then a 100-epoch linear probe on frozen z and mu.
     python examples/train_cifar.py --data-dir ../shared/data/cifar10 --epochs 1 --subset 1000 \\
         --eval-subset 1000 --linear-probe fast --device cpu  # CPU smoke run
 
-Every flag of ``pyro-vje train`` is accepted and overrides the config (see --help).
+Every flag of ``pyro-vje train`` is accepted and overrides the config (see --help). Without
+``--num-workers``, the config's 8 data-loading workers are capped at the CPU cores this process
+may use. A warm-up at least as long as the run (``--epochs 1`` under the config's 10 warm-up
+epochs) is warned about; lower it with ``--warmup-epochs``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from pyro_vje.cli import main as cli_main
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cifar10_resnet18.yaml"
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if not any(a.startswith("--num-workers") for a in argv):
+        from pyro_vje.training.config import load_config_file
+
+        workers = load_config_file(CONFIG).get("num_workers", 0)
+        argv += ["--num-workers", str(min(workers, available_cores()))]
     return cli_main(["train", "--config", str(CONFIG), *argv])
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,8 @@ from .schedule import lr_at, scaled_lr
 __all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "train"]
 
 log = logging.getLogger("pyro_vje")
+#: the schedule warnings already printed on stderr by this process
+_WARNED: set[str] = set()
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -162,6 +165,13 @@ class Trainer:
         self.steps_per_epoch = min(n_batches, self.config.max_steps_per_epoch or n_batches)
         self.total_steps = self.steps_per_epoch * self.config.epochs
         self.warmup_steps = self.steps_per_epoch * self.config.warmup_epochs
+        #: the highest rate the schedule reaches (below ``base_lr`` when the warm-up outlasts the run)
+        peak_step = min(max(self.warmup_steps, 1), self.total_steps) - 1
+        self.lr_reached = (
+            lr_at(peak_step, self.total_steps, self.warmup_steps, self.base_lr)
+            if self.total_steps >= 1
+            else self.base_lr
+        )
         self.epoch, self.step = 0, 0
         self.best: float = -math.inf
         self.baselines: dict[str, float] = {}
@@ -350,6 +360,16 @@ class Trainer:
                     self.dist.world_size,
                     self.device,
                 )
+            if self.dist.is_main and 0 < self.total_steps <= self.warmup_steps:
+                message = (
+                    f"warmup_epochs {cfg.warmup_epochs} >= epochs {cfg.epochs}: the learning rate reaches "
+                    f"{self.lr_reached:.4g} of its peak {self.base_lr:.4g} (at the last step) and never "
+                    "decays; lower --warmup-epochs (results.json records lr_reached)"
+                )
+                log.warning("%s", message)
+                if message not in _WARNED:  # once per process (a protocol trains many models alike)
+                    _WARNED.add(message)
+                    print(f"warning: {message}", file=sys.stderr)
             if not self.resume and self.dist.is_main and cfg.baselines:
                 self.baselines = baseline_metrics(cfg, self.data, self.evaluate)
                 log.info("baselines: %s", json.dumps(self.baselines))
@@ -406,11 +426,12 @@ class Trainer:
         if not self.dist.is_main:
             return {}
         path = self.run_dir / "results.json"
-        log.warning(
-            "run %s already finished (%d epochs): nothing to train, its results are unchanged",
-            self.run_dir,
-            self.epoch,
+        message = (
+            f"run {self.run_dir} already finished ({self.epoch} epochs): nothing to train, "
+            "its results are unchanged"
         )
+        log.warning("%s", message)
+        print(f"warning: {message}", file=sys.stderr)  # train.log alone is not where one looks
         if path.is_file():
             return json.loads(path.read_text())
         rows = self.logger.rows
@@ -428,6 +449,7 @@ class Trainer:
         rows = self.logger.rows
         results["epochs"] = self.epoch
         results["peak_lr"] = self.base_lr
+        results["lr_reached"] = self.lr_reached
         results["train_seconds"] = sum(r.get("epoch_seconds", 0.0) for r in rows)
         results["run_dir"] = str(self.run_dir)
         export_backbone(self.method, cfg, self.run_dir / "backbone.pt")

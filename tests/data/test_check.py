@@ -108,7 +108,7 @@ def test_ood_image_folder_with_a_bad_file(tree):
 def test_training_on_a_tree_with_bad_files(tree, tmp_path, capsys):
     root, _ = tree
     args = ["train", "--dataset", "imagefolder", "--data-dir", str(root), "--image-size", "8"]
-    args += ["--epochs", "1", "--batch-size", "4", "--knn-k", "3"]
+    args += ["--epochs", "1", "--warmup-epochs", "0", "--batch-size", "4", "--knn-k", "3"]
     args += ["--no-progress", "--no-tensorboard", "--no-figures"]
     assert main([*args, "--out", str(tmp_path / "r1")]) == 2
     err = capsys.readouterr().err.strip()

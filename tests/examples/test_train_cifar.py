@@ -61,3 +61,15 @@ def test_one_step_of_the_paper_recipe(tmp_path, capsys):
     )
     results = json.loads((out / "results.json").read_text())
     assert 0 <= results["linear_z"] <= 1 and 0 <= results["knn_z"] <= 1
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], "2"), (["--num-workers", "5"], "5")])
+def test_workers_default_to_the_cores_available(given, expected, monkeypatch):  # issue 26
+    module = _example()
+    seen = []
+    monkeypatch.setattr(module, "cli_main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(module, "available_cores", lambda: 2)
+    assert module.main(["--data-dir", "x", *given]) == 0
+    argv = seen[0]
+    workers = [argv[i + 1] for i, a in enumerate(argv) if a == "--num-workers"]
+    assert workers == [expected]
