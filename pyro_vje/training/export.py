@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..data import DATASET_INFO, build_dataset, eval_transform
+from ..data import DATASET_INFO, build_dataset, dataset_labels, eval_transform, subset_indices
 from ..evaluation.features import extract_features
 from .config import TrainConfig, config_from_dict
 from .methods import build_method
@@ -28,15 +28,22 @@ from .rundir import atomic_save, atomic_write, load_checkpoint
 
 
 def resolve_checkpoint(path: str | os.PathLike, which: str = "last") -> Path:
-    """A checkpoint file from a run directory (``last.pt``, or ``best.pt`` falling back to
-    ``last.pt``) or a file path."""
+    """A checkpoint file from a run directory (``last.pt`` or ``best.pt``) or a file path.
+
+    ``which="best"`` on a run without ``best.pt`` (it is written at the first kNN evaluation:
+    a run stopped before one, or a one-class run, has none) is an error, not ``last.pt``.
+    """
     path = Path(path)
     if path.is_dir():
         if which not in ("best", "last"):
             raise ValueError(f"checkpoint must be best or last, got {which!r}")
-        for name in (f"{which}.pt", "last.pt") if which == "best" else ("last.pt",):
-            if (path / name).is_file():
-                return path / name
+        if (path / f"{which}.pt").is_file():
+            return path / f"{which}.pt"
+        if which == "best" and (path / "last.pt").is_file():
+            raise FileNotFoundError(
+                f"--checkpoint best: {path} has no best.pt (written at the run's first kNN evaluation, "
+                "which it did not reach); use --checkpoint last for its last.pt"
+            )
         raise FileNotFoundError(f"{path} holds no {which}.pt or last.pt: not a finished pyro-vje run?")
     if not path.is_file():
         raise FileNotFoundError(f"run directory or checkpoint {str(path)!r} not found")
@@ -77,8 +84,10 @@ def embed_dataset(
     batch_size: int = 256,
     num_workers: int = 0,
     progress: bool = False,
+    subset: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Features of every image of ``split`` (un-augmented), as NumPy arrays."""
+    """Features of every image of ``split`` (un-augmented), as NumPy arrays; with ``subset``, of a
+    class-balanced subset of that many images (seeded with the run's seed, in the split's order)."""
     name = dataset or config.dataset
     info = DATASET_INFO[name]
     train_info = DATASET_INFO[config.dataset]
@@ -88,7 +97,15 @@ def embed_dataset(
         )
     size = config.image_size or train_info.image_size
     root = data_dir if data_dir is not None else (config.data_dir if name == config.dataset else None)
-    ds = build_dataset(name, split, root=root, transform=eval_transform(info, size), download=download)
+    indices = None
+    if subset is not None:
+        if subset < 1:
+            raise ValueError(f"subset must be >= 1, got {subset}")
+        labels = dataset_labels(build_dataset(name, split, root=root, download=download))
+        indices = subset_indices(labels, subset, config.seed, clip=True, split=split)
+    ds = build_dataset(
+        name, split, root=root, transform=eval_transform(info, size), download=download, indices=indices
+    )
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     feats = extract_features(method, loader, torch.device(device), progress=progress, desc=f"embed {split}")
     return {key: value.numpy() for key, value in feats.items()}
