@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 import json
 import math
+import os
+import re
 import sys
 import typing
 from pathlib import Path
@@ -25,6 +27,13 @@ from .training.config import GROUPS, METHOD_OPTIONS, TrainConfig, config_from_di
 
 def _float(text: str) -> float:
     return float(text)  # accepts "inf"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag or value is one line (train's usage alone is 45 lines)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _config_settings() -> dict[str, list[tuple[dataclasses.Field, Any]]]:
@@ -64,13 +73,22 @@ def _add_config_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any] 
             flag = "--" + f.name.replace("_", "-")
             value = defaults.get(f.name, f.default)
             shown = "inf" if isinstance(value, float) and math.isinf(value) else value
-            help_text = f"{f.metadata['help']} (default: {shown})"
+            help_text = f.metadata["help"]
+            if value is not None or not _SAYS_ITS_DEFAULT.search(help_text):
+                help_text += f" (default: {shown})"
             kind = ([a for a in typing.get_args(hint) if a is not type(None)] or [hint])[0]
             if kind is bool:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             else:
                 convert = {int: int, float: _float, str: str}[kind]
                 group.add_argument(flag, type=convert, default=None, metavar=f.name.upper(), help=help_text)
+
+
+#: a help text that already says what an unset value means ("(default: the data set's)",
+#: "(unset: 512 for small_cnn, ...)"): no "(default: None)" after it.
+_SAYS_ITS_DEFAULT = re.compile(r"\((default|unset)\b")
+#: what ``compare`` changes in the shared defaults (its --help shows them).
+COMPARE_DEFAULTS: dict[str, Any] = {"linear_probe": "fast"}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -191,7 +209,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .protocols.ood import markdown_table, run_ood
+    from .protocols.ood import markdown_table, reading, run_ood
 
     results = run_ood(
         args.run,
@@ -211,6 +229,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         skip_unreadable=args.skip_unreadable or None,
     )
     print(markdown_table(results))
+    print(reading(results))
     return 0
 
 
@@ -229,7 +248,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
     return 1 if unreadable else 0
 
 
-def _print_results(results: dict[str, Any], method: str = "vje") -> None:
+def _print_results(results: dict[str, Any], method: str = "vje", dataset: str = "digits") -> None:
     name = "VJE" if method == "vje" else method
     rows = [
         ("knn_raw_pixels", "raw pixels (no training)"),
@@ -255,13 +274,14 @@ def _print_results(results: dict[str, Any], method: str = "vje") -> None:
             f"trained {results['epochs']} epochs in {results['train_seconds']:.1f} s; "
             f"run: {results['run_dir']}"
         )
-    reading = _reading(results)
+    reading = _reading(results, dataset)
     if reading:
         print(reading)
 
 
-def _reading(results: dict[str, Any]) -> str | None:
-    """One line on what the numbers above mean (docs/training.md, "Reading the output")."""
+def _reading(results: dict[str, Any], dataset: str = "digits") -> str | None:
+    """One line on what the numbers above mean for a run on ``dataset`` (docs/training.md,
+    "Reading the output")."""
     z, mu = results.get("knn_z"), results.get("knn_mu")
     if z is None or mu is None:
         return None
@@ -277,7 +297,13 @@ def _reading(results: dict[str, Any]) -> str | None:
             parts.append("z and mu are not above the random-init encoder yet: train longer (--epochs)")
     raw = results.get("knn_raw_pixels")
     if raw is not None and raw >= max(z, mu):
-        parts.append("raw pixels are a strong kNN baseline on small images such as 8x8 digits")
+        if dataset == "digits":
+            parts.append("raw pixels are a strong kNN baseline on 8x8 digits (centred and size-normalized)")
+        else:
+            parts.append(
+                f"raw pixels still beat z and mu: on {dataset} a trained encoder should pass them, "
+                "train longer (--epochs)"
+            )
     if "var_cv" in results:
         parts.append("sigma^2 CV = spread of posterior variances across dimensions")
     if "z_rank" in results:
@@ -291,7 +317,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     results = train(config, resume=args.resume)
     if results:  # rank 0
-        _print_results(results, config.method)
+        _print_results(results, config.method, config.dataset)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2, default=str)
@@ -323,10 +349,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         probe=args.linear_probe,
         seed=config.seed,
     )
-    _print_results(results, config.method)
+    _print_results(results, config.method, config.dataset)
+    from .evaluation.diagnostics import DIAGNOSTIC_MEANINGS
+
+    print("diagnostics:")
     for key, value in results.items():
         if key not in ("knn_z", "knn_mu", "linear_z", "linear_mu"):
-            print(f"  {key}: {value:.4f}")
+            meaning = DIAGNOSTIC_MEANINGS.get(key, "")
+            print(f"  {key}: {value:.4f}" + (f"  ({meaning})" if meaning else ""))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -351,10 +381,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
             device=device,
             num_workers=args.num_workers,
             progress=not args.no_progress,
+            subset=args.subset,
         )
         meta = {
             "run": str(args.run),
             "split": args.split,
+            "subset": args.subset,
             "dataset": args.dataset or config.dataset,
             "config": config.to_dict(),
         }
@@ -375,12 +407,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     base.update(_overrides(args))
     if "method" in base:
         raise ValueError("compare: name the methods with --methods / --variant, not --method")
-    base.pop("out", None)
-    base.setdefault("linear_probe", "fast")
+    base.pop("out", None)  # each variant's run directory is compare's choice
+    if args.out and args.compare_out and Path(args.out) != Path(args.compare_out):
+        raise ValueError(
+            f"compare: --out {args.out} and --compare-out {args.compare_out} disagree; "
+            "give one (both name the comparison's folder)"
+        )
+    for key, value in COMPARE_DEFAULTS.items():
+        base.setdefault(key, value)
     variants: list[Variant] = [parse_variant(name) for name in args.methods.split(",") if name.strip()]
     variants += [parse_variant(spec) for spec in args.variant or []]
     dataset = base.get("dataset", TrainConfig.dataset)
-    out = Path(args.compare_out or f"runs/compare-{dataset}")
+    out = Path(args.compare_out or args.out or f"runs/compare-{dataset}")
     classes = _int_list(args.one_class_classes)
     report = compare(base, variants, out, one_class_classes=classes, isolate=not args.no_isolate)
     print((out / "compare.md").read_text())
@@ -398,7 +436,7 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
     the full one; the others skip what would import torch); ``argv``: for ``--help``'s defaults."""
     argv = argv or []
     shown = _help_defaults(command, argv) if command and {"-h", "--help"} & set(argv) else {}
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pyro-vje",
         description="Variational Joint Embedding in Pyro: train, evaluate and embed.",
         epilog="Run 'pyro-vje COMMAND --help' for a command's options.",
@@ -464,6 +502,13 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
     e.add_argument("--output", "-o", metavar="FEATURES.npz", help="where to write the features")
     e.add_argument("--split", default="test", help="split to embed: train, test, ... (default: test)")
     e.add_argument("--dataset", help="another data set to embed (default: the run's)")
+    e.add_argument(
+        "--subset",
+        type=int,
+        metavar="N",
+        help="embed a class-balanced subset of N images of the split, seeded with the run's seed "
+        "(default: every image; all 10,000 CIFAR-10 test images take minutes on a CPU)",
+    )
     e.add_argument("--download", action="store_true", help="let torchvision download --dataset")
     e.add_argument("--backbone", metavar="WEIGHTS.pt", help="write the encoder's state_dict here")
     e.set_defaults(func=_cmd_embed)
@@ -634,13 +679,18 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         help="class subset of the one-class AUROC (empty: skip it; default 0,1,2)",
     )
     cp.add_argument(
-        "--compare-out", metavar="DIR", help="comparison directory (default: runs/compare-<dataset>)"
+        "--compare-out",
+        metavar="DIR",
+        help="comparison directory, also given as --out (default: runs/compare-<dataset>)",
     )
     cp.add_argument(
         "--no-isolate", action="store_true", help="run the variants in this process (no per-run peak memory)"
     )
     cp.add_argument("--config", metavar="FILE", help="YAML or JSON config of the shared settings")
-    _add_config_flags(cp)
+    _add_config_flags(cp, COMPARE_DEFAULTS)
+    for action in cp._actions:
+        if action.dest == "out":  # train's --out; here the comparison's folder
+            action.help = "comparison directory, as --compare-out (each variant runs in <DIR>/runs/<variant>)"
     cp.set_defaults(func=_cmd_compare)
     return parser
 
@@ -655,12 +705,37 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with module_local_params():  # every command: a method's parameters stay in the method
             return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
+    except (ValueError, TypeError, FloatingPointError) as err:
         print(f"pyro-vje {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        problem = _out_problem(args, err)
+        if problem is None and not isinstance(err, (FileNotFoundError, FileExistsError)):
+            raise
+        print(f"pyro-vje {args.command}: error: {problem or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         print(f"pyro-vje {args.command}: {_interrupted(args, err)}", file=sys.stderr)
         return 130
+
+
+def _out_problem(args: argparse.Namespace, err: OSError) -> str | None:
+    """One line for an OS error on the folder the command writes (``--out``, ``--compare-out``):
+    the flag, the path that failed and why (``PermissionError`` on /sys, ENOENT on /proc, ...)."""
+    if err.filename is None:
+        return None
+    failed = os.path.abspath(os.fsdecode(err.filename))
+    for dest in ("out", "compare_out"):
+        value = getattr(args, dest, None)
+        if not value:
+            continue
+        out = os.path.abspath(value)
+        if failed == out or out.startswith(failed + os.sep) or failed.startswith(out + os.sep):
+            reason = err.strerror or type(err).__name__
+            flag = "--" + dest.replace("_", "-")
+            failed = os.fsdecode(err.filename)
+            return f"{flag} {value}: cannot write {failed} ({reason}); choose another {flag}"
+    return None
 
 
 def _interrupted(args: argparse.Namespace, err: KeyboardInterrupt) -> str:

@@ -12,6 +12,7 @@ from pyro_vje.cli import build_parser, main
 from pyro_vje.networks import build_encoder
 
 FAST = ["--epochs", "2", "--max-steps-per-epoch", "3", "--no-progress", "--no-tensorboard", "--no-figures"]
+FAST += ["--warmup-epochs", "1"]  # a warm-up >= epochs is warned about (issue 26)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,9 @@ def test_train_on_digits_prints_the_comparison(run_dir, capsys):
 def test_train_resume_continues_with_the_saved_config(run_dir, capsys):
     # the run is complete: resuming trains nothing and prints its stored results
     assert main(["train", "--resume", "--out", str(run_dir), "--no-progress"]) == 0
-    assert "VJE z" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "VJE z" in printed.out
+    assert "already finished (2 epochs): nothing to train" in printed.err  # on the terminal (issue 26)
     assert main(["train", "--resume", "--out", str(run_dir), "--lr", "0.3", "--no-progress"]) == 2
     assert "different config" in capsys.readouterr().err
 
@@ -188,3 +191,85 @@ def test_compare_refuses_an_unknown_variant_with_a_clear_error(capsys):
 def test_compare_takes_the_methods_from_methods_not_method(capsys):
     assert main(["compare", "--method", "vje", "--epochs", "1"]) == 2
     assert "--methods" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ issue 26
+def test_compare_out_is_the_comparisons_folder(tmp_path, monkeypatch, capsys):
+    import pyro_vje.protocols.compare as compare_module
+
+    seen = {}
+
+    def fake_compare(base, variants, out, **kwargs):
+        seen["out"], seen["base"] = out, base
+        out.mkdir(parents=True)
+        for name in ("compare.md", "compare.json"):
+            (out / name).write_text("")
+        return {"failed": []}
+
+    monkeypatch.setattr(compare_module, "compare", fake_compare)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "elsewhere" / "compare"
+    assert main(["compare", "--methods", "vje", "--epochs", "1", "--out", str(out)]) == 0
+    assert seen["out"] == out and "out" not in seen["base"] and not (tmp_path / "runs").exists()
+    assert seen["base"]["linear_probe"] == "fast"
+    args = ["compare", "--methods", "vje", "--out", str(out), "--compare-out", str(tmp_path / "b")]
+    assert main(args) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_evaluate_checkpoint_best_without_best_pt_is_refused(run_dir, tmp_path, capsys):
+    import shutil
+
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(run_dir, interrupted)
+    (interrupted / "best.pt").unlink()
+    args = ["evaluate", str(interrupted), "--checkpoint", "best", "--linear-probe", "none", "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no best.pt" in err and "--checkpoint last" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/sys and /proc are Linux's")
+@pytest.mark.parametrize("out", ["/sys/x/run", "/proc/x/run"])
+def test_an_out_that_cannot_be_written_is_one_line_naming_out(out, capsys):
+    assert main(["train", "--out", out, *FAST, "--no-baselines"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"--out {out}: cannot write /" in err and "choose another --out" in err
+
+
+def test_a_bad_flag_value_is_one_line_not_the_usage(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--epochs", "abc"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--epochs" in err and "'abc'" in err
+    assert "pyro-vje train --help" in err
+
+
+def test_embed_a_subset(run_dir, tmp_path, capsys):
+    npz = tmp_path / "f.npz"
+    assert main(["embed", str(run_dir), "-o", str(npz), "--subset", "50", "--no-progress"]) == 0
+    data = np.load(npz)
+    assert data["z"].shape == (50, 128)
+    assert np.bincount(data["labels"]).tolist() == [5] * 10  # class-balanced
+    assert json.loads(str(data["meta"]))["subset"] == 50
+
+
+def test_evaluate_explains_each_diagnostic(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--linear-probe", "none", "--no-progress"]) == 0
+    lines = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines()}
+    assert "about 1 healthy, 0 collapsed" in lines["z_norm_std_rel"]
+    assert "dimensions in use" in lines["mu_rank"]
+
+
+def test_a_warm_up_as_long_as_the_run_is_warned_about_and_recorded(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--epochs", "2", "--warmup-epochs", "7", "--max-steps-per-epoch", "2"]
+    args += ["--no-progress", "--no-tensorboard", "--no-figures", "--no-baselines"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "warmup_epochs 7 >= epochs 2" in err and "--warmup-epochs" in err
+    results = json.loads((out / "results.json").read_text())
+    assert results["peak_lr"] == pytest.approx(0.01)  # 0.02 x 128 / 256
+    assert results["lr_reached"] == pytest.approx(0.01 * 4 / 14)  # 4 of 14 warm-up steps

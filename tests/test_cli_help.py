@@ -94,3 +94,25 @@ def test_a_bad_class_leaves_no_folder_behind(command, tmp_path, capsys):
     assert main([command, "--classes", "0,42", "--out", str(out), "--no-progress"]) == 2
     assert "out of range" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ issue 26
+@pytest.mark.parametrize("flag", ["--image-size", "--cifar-stem", "--hidden"])
+def test_an_unset_default_is_said_once(flag, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  {flag}"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("  --"))
+    entry = " ".join(" ".join(lines[start:end]).split())
+    assert "(default: None)" not in entry and entry.count("default") + entry.count("unset") == 1
+
+
+def test_compare_help_shows_the_probe_compare_runs(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = capsys.readouterr().out
+    assert _default_shown(text, "--linear-probe") == "fast"
+    flat = " ".join(text.split())
+    out_help = flat[flat.index(" --out OUT ") :][:120]
+    assert "comparison" in out_help

@@ -21,3 +21,11 @@ def test_one_reading_line_under_the_table(z, mu, says, capsys):
     assert len(lines) == 1
     assert says in lines[0] and "raw pixels are a strong kNN baseline" in lines[0]
     assert "sigma^2 CV" in lines[0] and "effective rank" in lines[0]
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "stl10"])
+def test_the_reading_speaks_of_the_runs_own_data_set(dataset, capsys):
+    _print_results({**BASE, "knn_z": 0.40, "knn_mu": 0.38, "knn_raw_pixels": 0.45}, dataset=dataset)
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("reading: ")]
+    assert "digits" not in line and "8x8" not in line
+    assert f"raw pixels still beat z and mu: on {dataset}" in line

@@ -15,7 +15,13 @@ import torch.nn.functional as F
 
 from .knn import _check_features
 
-__all__ = ["effective_rank", "embedding_diagnostics", "normalized_std", "posterior_variance_stats"]
+__all__ = [
+    "DIAGNOSTIC_MEANINGS",
+    "effective_rank",
+    "embedding_diagnostics",
+    "normalized_std",
+    "posterior_variance_stats",
+]
 
 #: Below this Var mean, Var CV is reported as NaN (Table 7 omits it). The inference
 #: network's variance floor is 1e-6 (``InferenceNetwork(min_var=1e-6)``), the prior
@@ -128,3 +134,29 @@ def embedding_diagnostics(
     if variances is not None:
         results["var_mean"], results["var_cv"] = posterior_variance_stats(variances)
     return results
+
+
+def _meanings() -> dict[str, str]:
+    out = {
+        "var_mean": "mean posterior variance sigma^2 over dimensions and inputs",
+        "var_cv": "std / mean of sigma^2 across dimensions: 0 = equally certain in every direction",
+    }
+    names = {"z": "z", "mu": "the posterior mean mu", "h": "h (the backbone under the projector)"}
+    for key, name in names.items():
+        out[f"knn_{key}"] = f"weighted kNN top-1 accuracy of {name}"
+        out[f"knn_{key}_top5"] = f"weighted kNN top-5 accuracy of {name}"
+        out[f"linear_{key}"] = f"linear-probe top-1 accuracy of {name}"
+        out[f"linear_{key}_top5"] = f"linear-probe top-5 accuracy of {name}"
+        out[f"{key}_rank"] = f"effective rank of {name}: dimensions in use (near 1: collapse)"
+        out[f"{key}_norm_std"] = (
+            f"std across inputs of L2-normalized {name}, mean over dimensions: 1/sqrt(D) isotropic, "
+            "0 collapsed"
+        )
+        out[f"{key}_norm_std_rel"] = f"{key}_norm_std x sqrt(D): about 1 healthy, 0 collapsed"
+        out[f"{key}_norm_mean"] = f"mean L2 norm of {name}"
+    return out
+
+
+#: one line on what each key of :func:`embedding_diagnostics` and of the evaluation's accuracies
+#: means (``pyro-vje evaluate`` prints it beside the value).
+DIAGNOSTIC_MEANINGS: dict[str, str] = _meanings()
