@@ -6,13 +6,19 @@ Section 4) -> :mod:`~pyro_vje.model` (model/guide and ELBO, Section 4.4) ->
 -> :mod:`~pyro_vje.training` -> :mod:`~pyro_vje.evaluation`.
 
 The names below are imported on first use (PEP 562), so that ``pyro-vje --help``
-answers without importing torch.
+answers without importing torch. Importing the package first sets OpenMP's passive wait
+policy, unless the user set one (:mod:`pyro_vje.threads`: idle threads sleep rather than
+spin, so a run keeps its speed beside another busy process).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from .threads import apply_wait_policy
+
+apply_wait_policy()  # before anything imports torch: OpenMP reads it when torch's library loads
 
 if TYPE_CHECKING:
     from .distributions import DirectionalStudentT, PolarStudentT, RadialStudentT

@@ -1,3 +1,7 @@
+# isort: off
+import pyro_vje  # noqa: F401  (first: its OpenMP wait policy must be set before torch loads)
+
+# isort: on
 import pyro
 import pytest
 import torch
