@@ -21,7 +21,7 @@ from typing import Any
 
 # Light imports only (no torch): ``pyro-vje --help`` must answer at once. Each command
 # imports what it needs when it runs.
-from .protocols.presets import PAPER_BETAS, PAPER_DFS, one_class_preset
+from .protocols.presets import COMPARE_DEFAULT, COMPARE_PRESETS, PAPER_BETAS, PAPER_DFS, one_class_preset
 from .training.config import GROUPS, METHOD_OPTIONS, TrainConfig, config_from_dict, load_config_file
 
 
@@ -126,6 +126,7 @@ def _protocol_config(args: argparse.Namespace) -> TrainConfig:
 
 def _help_defaults(command: str, argv: list[str]) -> dict[str, Any]:
     """For ``--help``: the settings ``command`` would start from (its preset, ``--config``'s file)."""
+
     def flag(name: str) -> str | None:
         for i, arg in enumerate(argv):
             if arg == name and i + 1 < len(argv):
@@ -660,11 +661,9 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
     )
     cp.add_argument(
         "--methods",
-        default="vje,simsiam,vicreg,vsimsiam,vcl,gje",
+        default=",".join(COMPARE_DEFAULT),
         metavar="V1,V2,...",
-        help="variants by name: vje, simsiam, vicreg, vsimsiam, vcl, gje, gje-batch, and the VJE ablations "
-        "vje-dir-kl, vje-dir-rad, vje-rad-kl, vje-dir, vje-rad, vje-gaussian, vje-projector "
-        "(default: the six methods)",
+        help=f"variants by name: {', '.join(COMPARE_PRESETS)} (default: {','.join(COMPARE_DEFAULT)})",
     )
     cp.add_argument(
         "--variant",

@@ -10,6 +10,9 @@ what ``transform`` returns for a PIL image (for ``"digits"``: for a float tensor
 * ``"cifar10"``, ``"cifar100"`` -- an ImageFolder tree ``root/{train,test}/<class>/*``
   (how the shared JPEG copy of CIFAR-10 is stored) or torchvision's own files
   (``root/cifar-10-batches-py``, ``root/cifar-100-python``; ``download=True`` fetches them).
+* ``"fashion-mnist"``, ``"mnist"`` -- torchvision's own files (``root/FashionMNIST/raw``,
+  ``root/MNIST/raw``, the IDX files; ``download=True`` fetches them), 28x28 grey-scale,
+  held in memory as one ``uint8`` tensor.
 * ``"stl10"`` -- torchvision's STL-10 (``root/stl10_binary``), splits ``train``, ``test``,
   ``unlabeled`` and ``train+unlabeled`` (label ``-1`` for unlabeled images).
 * ``"imagenet"``, ``"imagefolder"`` -- an ImageFolder tree ``root/<split>/<class>/*``.
@@ -49,6 +52,9 @@ __all__ = [
     "CachedImageFolder",
     "DatasetInfo",
     "DigitsDataset",
+    "GRAYSCALE_28",
+    "MOCO_V2",
+    "ViewRecipe",
     "build_dataset",
     "dataset_classes",
     "dataset_info",
@@ -60,11 +66,46 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
+class ViewRecipe:
+    """The two-view augmentation of a data set: MoCo v2's steps with this data set's parameters.
+
+    The keyword arguments of :class:`~pyro_vje.data.batched_views.BatchedMocoV2` and
+    :func:`~pyro_vje.data.transforms.moco_v2_transform` (the batched and per-image forms of
+    one recipe). ``blur=None``: blur from 96 px up (MoCo v2 as the paper runs it on CIFAR).
+    Saturation, hue and grayscale do nothing on one-channel images.
+    """
+
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
+    jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    blur: bool | None = None
+    flip_p: float = 0.5
+
+    def kwargs(self) -> dict[str, Any]:
+        """The recipe as keyword arguments of ``BatchedMocoV2`` / ``moco_v2_transform``."""
+        return dataclasses.asdict(self)
+
+
+#: MoCo v2 (paper Section 5.2), the recipe of every colour data set.
+MOCO_V2 = ViewRecipe()
+
+#: The 28x28 grey-scale recipe (Fashion-MNIST; MNIST without its flip): MoCo v2 without colour,
+#: brightness and contrast kept. Crop scale and blur chosen with VJE on the validation split
+#: carved from the training images (docs/data.md, "28x28 grey-scale views").
+GRAYSCALE_28 = ViewRecipe(crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.0, 0.0), grayscale_p=0.0, blur=True)
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
-    """Static facts about a data set: native image size, channels, classes, normalization.
+    """Static facts about a data set: what code elsewhere asks of it, read here rather than by name.
 
     ``num_classes`` is ``0`` for ``"imagefolder"``, whose classes are found when it is
-    loaded; :func:`dataset_info` fills it in from a loaded data set.
+    loaded; :func:`dataset_info` fills it in from a loaded data set. ``test_split``: the
+    split a run evaluates on. ``reads_folder``: false for a data set built into a package
+    (digits: no ``--data-dir``). ``views``: the two-view recipe (``None``: the data set's
+    own, digits' :class:`~pyro_vje.data.digits.DigitsTwoViews`). ``flips``: whether a
+    horizontal flip keeps an image of the class (clothes yes, digits no).
     """
 
     name: str
@@ -73,15 +114,26 @@ class DatasetInfo:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    test_split: str = "test"
+    reads_folder: bool = True
+    views: ViewRecipe | None = MOCO_V2
+    flips: bool = True
 
+
+_DIGITS_MEAN_STD = ((0.3053,), (0.3761,))  # all 1,797 digits' pixels in [0, 1] (computed, 4 places)
+_FASHION_MEAN_STD = ((0.2860,), (0.3530,))  # the 60,000 training images' pixels in [0, 1]
+_MNIST_MEAN_STD = ((0.1307,), (0.3081,))  # the same for MNIST (the values torchvision's examples use)
 
 DATASET_INFO: dict[str, DatasetInfo] = {
-    # Mean and std of all 1,797 digits' pixels scaled to [0, 1] (computed, rounded to 4 places).
-    "digits": DatasetInfo("digits", 8, 1, 10, (0.3053,), (0.3761,)),
+    "digits": DatasetInfo("digits", 8, 1, 10, *_DIGITS_MEAN_STD, reads_folder=False, views=None, flips=False),
     "cifar10": DatasetInfo("cifar10", 32, 3, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": DatasetInfo("cifar100", 32, 3, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "fashion-mnist": DatasetInfo("fashion-mnist", 28, 1, 10, *_FASHION_MEAN_STD, views=GRAYSCALE_28),
+    "mnist": DatasetInfo(
+        "mnist", 28, 1, 10, *_MNIST_MEAN_STD, views=dataclasses.replace(GRAYSCALE_28, flip_p=0.0), flips=False
+    ),
     "stl10": DatasetInfo("stl10", 96, 3, 10, IMAGENET_MEAN, IMAGENET_STD),
-    "imagenet": DatasetInfo("imagenet", 224, 3, 1000, IMAGENET_MEAN, IMAGENET_STD),
+    "imagenet": DatasetInfo("imagenet", 224, 3, 1000, IMAGENET_MEAN, IMAGENET_STD, test_split="val"),
     "imagefolder": DatasetInfo("imagefolder", 32, 3, 0, IMAGENET_MEAN, IMAGENET_STD),
 }
 
@@ -89,6 +141,8 @@ DATASET_SPLITS: dict[str, tuple[str, ...]] = {
     "digits": ("train", "test"),
     "cifar10": ("train", "test"),
     "cifar100": ("train", "test"),
+    "fashion-mnist": ("train", "test"),
+    "mnist": ("train", "test"),
     "stl10": ("train", "test", "unlabeled", "train+unlabeled"),
     "imagenet": ("train", "val", "test"),
     "imagefolder": ("train", "val", "test"),
@@ -98,6 +152,8 @@ DATASET_SPLITS: dict[str, tuple[str, ...]] = {
 _TORCHVISION = {
     "cifar10": ("cifar-10-batches-py", tvd.CIFAR10),
     "cifar100": ("cifar-100-python", tvd.CIFAR100),
+    "fashion-mnist": ("FashionMNIST", tvd.FashionMNIST),
+    "mnist": ("MNIST", tvd.MNIST),
     "stl10": ("stl10_binary", tvd.STL10),
 }
 
@@ -284,9 +340,9 @@ def build_dataset(
         return _load_image_folder(folder, name, transform, cache, indices, skip_unreadable)
     if not download and not (root_path / subdir).is_dir():
         looked = f"an ImageFolder tree {root_path}/{{train,test}}/<class>/<image>, or "
-        looked = "" if name == "stl10" else looked
+        looked = looked if name in ("cifar10", "cifar100") else ""
         raise FileNotFoundError(
-            f"no {name} found in {root_path}: looked for {looked}torchvision's files in "
+            f"no {name} found in --data-dir {root_path}: looked for {looked}torchvision's files in "
             f"{root_path / subdir}/; pass --download (download=True) to fetch them with torchvision"
             f"{_split_folder_hint(root_path)}"
         )
@@ -296,6 +352,8 @@ def build_dataset(
         ds.data = ds.data[idx]
         if name == "stl10":
             ds.labels = ds.labels[idx]
+        elif isinstance(ds.targets, torch.Tensor):  # (Fashion-)MNIST
+            ds.targets = ds.targets[torch.as_tensor(idx)]
         else:
             ds.targets = [ds.targets[i] for i in idx]
     return ds
@@ -319,11 +377,11 @@ def _check_root(root: str | os.PathLike | None, name: str, download: bool) -> Pa
         raise ValueError(f"{name} needs root= (the --data-dir): the folder that holds its files")
     path = Path(root).expanduser()
     if path.exists() and not path.is_dir():
-        raise FileNotFoundError(f"{name}: data directory {path} is not a directory")
+        raise FileNotFoundError(f"{name}: data directory (--data-dir) {path} is not a directory")
     if not path.exists() and not (download and name in _TORCHVISION):
         more = "; pass --download (download=True) to fetch it with torchvision"
         more = more if name in _TORCHVISION else ""
-        raise FileNotFoundError(f"{name}: data directory {path} does not exist{more}")
+        raise FileNotFoundError(f"{name}: data directory (--data-dir) {path} does not exist{more}")
     return path
 
 

@@ -45,8 +45,9 @@ def in_memory_images(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """The images ``(N, C, H, W)`` and labels ``(N,)`` (long) of a data set held in memory.
 
     ``uint8`` pixels for :class:`~pyro_vje.data.datasets.CachedImageFolder` (``cache=True``)
-    and torchvision's CIFAR-10/100 and STL-10; float ``[0, 1]`` for digits. A ``Subset`` of
-    one of these keeps its indices. The tensors share memory with the data set where they can.
+    and torchvision's CIFAR-10/100, STL-10, MNIST and Fashion-MNIST; float ``[0, 1]`` for
+    digits. A ``Subset`` of one of these keeps its indices. The tensors share memory with the
+    data set where they can.
 
     Raises:
         TypeError: for a data set that decodes images when indexed (an uncached ImageFolder):
@@ -65,6 +66,8 @@ def in_memory_images(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(ds, (tvd.CIFAR10, tvd.CIFAR100)):  # CIFAR100 subclasses CIFAR10; data (N, H, W, C)
         images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)
         return images.contiguous(), torch.as_tensor(np.asarray(ds.targets, dtype=np.int64))
+    if isinstance(ds, tvd.MNIST):  # and FashionMNIST, its subclass; data (N, H, W) uint8
+        return ds.data.unsqueeze(1).contiguous(), ds.targets.long()
     if isinstance(ds, tvd.STL10):  # data (N, C, H, W)
         return torch.from_numpy(np.ascontiguousarray(ds.data)), torch.as_tensor(ds.labels.astype(np.int64))
     if isinstance(ds, DigitsDataset):

@@ -42,6 +42,10 @@ def moco_v2_transform(
     blur: bool | None = None,
     crop_scale: tuple[float, float] = (0.2, 1.0),
     color: bool = True,
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),
+    jitter_p: float = 0.8,
+    grayscale_p: float = 0.2,
+    flip_p: float = 0.5,
 ) -> T.Compose:
     """The MoCo v2 augmentation of a PIL image, ending in a normalized float tensor ``(C, S, S)``.
 
@@ -52,6 +56,8 @@ def moco_v2_transform(
     ``mean``/``std`` must have one entry per channel of the images (1-channel images work).
     ``color=False`` leaves out the color jitter and the grayscale (crops and flips only): views
     that keep an image's colors, for one-class training where color tells the classes apart.
+    ``jitter``, ``jitter_p``, ``grayscale_p`` and ``flip_p`` are a data set's
+    :class:`~pyro_vje.data.datasets.ViewRecipe` (a step with probability 0 is left out).
     """
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
@@ -60,12 +66,16 @@ def moco_v2_transform(
     if blur is None:
         blur = image_size >= 96
     steps: list[Callable] = [T.RandomResizedCrop(image_size, scale=crop_scale)]
-    if color:
-        steps += [T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), T.RandomGrayscale(p=0.2)]
+    if color and jitter_p > 0:
+        steps.append(T.RandomApply([T.ColorJitter(*jitter)], p=jitter_p))
+    if color and grayscale_p > 0:
+        steps.append(T.RandomGrayscale(p=grayscale_p))
     if blur:
         kernel = max(3, int(0.1 * image_size) // 2 * 2 + 1)
         steps.append(T.RandomApply([T.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
-    steps += [T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(tuple(mean), tuple(std))]
+    if flip_p > 0:
+        steps.append(T.RandomHorizontalFlip(flip_p))
+    steps += [T.ToTensor(), T.Normalize(tuple(mean), tuple(std))]
     return T.Compose(steps)
 
 
@@ -138,7 +148,7 @@ def eval_transform(info: DatasetInfo, image_size: int | None = None) -> T.Compos
     """
     size = info.image_size if image_size is None else int(image_size)
     normalize = T.Normalize(info.mean, info.std)
-    if info.name == "digits":
+    if info.views is None:  # digits: tensors in [0, 1]
         _check_digits_size(info, size)
         return T.Compose([normalize])
     if size >= 224:
@@ -149,15 +159,15 @@ def eval_transform(info: DatasetInfo, image_size: int | None = None) -> T.Compos
 
 
 def train_transform(info: DatasetInfo, image_size: int | None = None, *, color: bool = True) -> T.Compose:
-    """Training augmentation: :func:`moco_v2_transform` for images (``color=False``: without
-    its color jitter and grayscale), :func:`digits_transform` for digits."""
+    """Training augmentation: :func:`moco_v2_transform` with the data set's recipe (``info.views``;
+    ``color=False``: without its color jitter and grayscale), :func:`digits_transform` for digits."""
     size = info.image_size if image_size is None else int(image_size)
-    if info.name == "digits":
+    if info.views is None:
         if not color:
             raise ValueError("digits have their own augmentation recipe; color=False applies to color images")
         _check_digits_size(info, size)
         return digits_transform(mean=info.mean, std=info.std)
-    return moco_v2_transform(size, info.mean, info.std, color=color)
+    return moco_v2_transform(size, info.mean, info.std, color=color, **info.views.kwargs())
 
 
 def _check_digits_size(info: DatasetInfo, size: int) -> None:

@@ -9,7 +9,8 @@ options dataclass that belongs to the method:
 * :class:`VICReg` (:mod:`.vicreg`) — variance / invariance / covariance;
 * :class:`VSimSiam` (:mod:`.vsimsiam`) — Power Spherical likelihood + KL to uniform;
 * :class:`VCL` (:mod:`.vcl`) — projected-normal posterior, InfoNCE, KL bound to uniform;
-* :class:`GJE` (:mod:`.gje`) — Gaussian (mixture) joint embeddings.
+* :class:`GJE` (:mod:`.gje`) — Gaussian (mixture) joint embeddings;
+* :class:`Supervised` (:mod:`.supervised`) — the same encoder trained with labels (a ceiling).
 
 :data:`BASELINES` maps a method name to its ``(class, options class)``.
 
@@ -28,6 +29,7 @@ from .options import (
     GJEOptions,
     MethodOptions,
     SimSiamOptions,
+    SupervisedOptions,
     VCLOptions,
     VICRegOptions,
     VSimSiamOptions,
@@ -46,6 +48,7 @@ _LAZY = {
     "SimSiam": ".simsiam",
     "negative_cosine": ".simsiam",
     "simsiam_loss": ".simsiam",
+    "Supervised": ".supervised",
     "VCL": ".vcl",
     "gaussian_kl_to_standard": ".vcl",
     "nt_xent": ".vcl",
@@ -73,6 +76,8 @@ __all__ = [
     "PrototypeJointMixture",
     "SimSiam",
     "SimSiamOptions",
+    "Supervised",
+    "SupervisedOptions",
     "TwoViewMethod",
     "VCL",
     "VCLOptions",

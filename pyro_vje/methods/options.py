@@ -24,6 +24,7 @@ __all__ = [
     "GJEOptions",
     "MethodOptions",
     "SimSiamOptions",
+    "SupervisedOptions",
     "VCLOptions",
     "VICRegOptions",
     "VSimSiamOptions",
@@ -82,6 +83,7 @@ def register_method_options(name: str) -> Callable[[type[MethodOptions]], type[M
         return cls
 
     return register
+
 
 # ------------------------------------------------------------- each method's options
 # Plain dataclasses, importable without torch (the command line reads them for its flags and
@@ -201,4 +203,20 @@ class GJEOptions(MethodOptions):
             raise ValueError(
                 f"GJEOptions.min_std must be below 1/sqrt(out_dim) = {1 / math.sqrt(self.out_dim):.4g} "
                 f"(the coordinate scale of unit vectors), got {self.min_std}"
+            )
+
+
+@register_method_options("supervised")
+@dataclasses.dataclass
+class SupervisedOptions(MethodOptions):
+    """The supervised reference: a linear classifier on the encoder, trained with the labels."""
+
+    num_classes: int = setting(10, "supervised: classes of the linear classifier head (the data set's)")
+    label_smoothing: float = setting(0.0, "supervised: label smoothing of the cross-entropy")
+
+    def validate(self) -> None:
+        self._positive_int("num_classes")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(
+                f"SupervisedOptions.label_smoothing must be in [0, 1), got {self.label_smoothing}"
             )

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from .base import TwoViewMethod
 from .gje import GJE
-from .options import GJEOptions, MethodOptions, SimSiamOptions, VCLOptions, VICRegOptions, VSimSiamOptions
+from .options import (
+    GJEOptions,
+    MethodOptions,
+    SimSiamOptions,
+    SupervisedOptions,
+    VCLOptions,
+    VICRegOptions,
+    VSimSiamOptions,
+)
 from .simsiam import SimSiam
+from .supervised import Supervised
 from .vcl import VCL
 from .vicreg import VICReg
 from .vsimsiam import VSimSiam
@@ -16,4 +25,5 @@ BASELINES: dict[str, tuple[type[TwoViewMethod], type[MethodOptions]]] = {
     "vsimsiam": (VSimSiam, VSimSiamOptions),
     "vcl": (VCL, VCLOptions),
     "gje": (GJE, GJEOptions),
+    "supervised": (Supervised, SupervisedOptions),
 }

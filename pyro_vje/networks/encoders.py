@@ -124,6 +124,7 @@ def build_encoder(
     projector_dim: int = 2048,
     norm: str = "batch",
     final_relu: bool = False,
+    width: int = 32,
 ) -> PyroModule:
     """Build the encoder ``arch`` (one of :data:`ENCODERS`) as a ``PyroModule`` with ``.dim``.
 
@@ -148,6 +149,8 @@ def build_encoder(
     :param projector_dim: hidden and output width of the projection head.
     :param norm: ``small_cnn`` only: ``"batch"``, ``"group"`` or ``"none"`` (see :class:`SmallCNN`).
     :param final_relu: ``small_cnn`` only: ReLU after the last block.
+    :param width: ``small_cnn`` only: channels of the first block; the blocks have ``width``,
+        ``2 width`` and ``4 width`` channels, so D = 4 ``width`` (default 32: D = 128).
     """
     if arch not in ENCODERS:
         raise ValueError(f"build_encoder: unknown arch {arch!r}; choose from {ENCODERS}")
@@ -162,12 +165,18 @@ def build_encoder(
     if arch == "small_cnn":
         if cifar_stem:
             raise ValueError("build_encoder: cifar_stem applies only to the ResNets, not to small_cnn")
-        encoder = small_cnn(in_channels, final_relu=final_relu, norm=norm)
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"build_encoder: width must be a positive int, got {width!r}")
+        encoder = small_cnn(in_channels, (width, 2 * width, 4 * width), final_relu=final_relu, norm=norm)
     else:
         if norm != "batch":
             raise ValueError(
                 f"build_encoder: {arch} supports only norm='batch' (torchvision's BatchNorm); "
                 f"norm={norm!r} applies to small_cnn"
+            )
+        if width != 32:
+            raise ValueError(
+                f"build_encoder: width applies only to small_cnn; {arch} has torchvision's widths"
             )
         if final_relu:
             raise ValueError(

@@ -57,28 +57,13 @@ from ..training.rundir import (
     atomic_write_text,
     config_differences,
 )
+from .presets import COMPARE_PRESETS
 
 __all__ = ["PRESETS", "Variant", "compare", "markdown_report", "parse_variant", "plot_knn_curves"]
 
 ENTRY = "compare_entry.json"
 
-#: Named variants: every method with its defaults, and the VJE ablations of Section 5.2/5.4.
-PRESETS: dict[str, dict[str, Any]] = {
-    "vje": {"method": "vje"},
-    "simsiam": {"method": "simsiam"},
-    "vicreg": {"method": "vicreg"},
-    "vsimsiam": {"method": "vsimsiam"},
-    "vcl": {"method": "vcl"},
-    "gje": {"method": "gje"},
-    "gje-batch": {"method": "gje", "estimator": "batch"},  # naive GJE: the Mahalanobis trace trap
-    "vje-dir-kl": {"method": "vje", "terms": "dir,kl"},  # Table 6 rows
-    "vje-dir-rad": {"method": "vje", "terms": "dir,rad"},
-    "vje-rad-kl": {"method": "vje", "terms": "rad,kl"},
-    "vje-dir": {"method": "vje", "terms": "dir"},
-    "vje-rad": {"method": "vje", "terms": "rad"},
-    "vje-gaussian": {"method": "vje", "df": math.inf},  # Table 5's nu -> inf
-    "vje-projector": {"method": "vje", "projector": True},  # Section 5.2
-}
+PRESETS = COMPARE_PRESETS  # the named variants (protocols/presets.py, read by the CLI without torch)
 
 
 @dataclass(frozen=True)

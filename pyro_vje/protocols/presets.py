@@ -68,6 +68,28 @@ CIFAR_CPU_ONE_CLASS: dict[str, Any] = {
 #: statistics (gathered on augmented views).
 BN_STATS = ("clean", "train")
 
+#: Named variants: every method with its defaults, and the VJE ablations of Section 5.2/5.4.
+COMPARE_PRESETS: dict[str, dict[str, Any]] = {
+    "vje": {"method": "vje"},
+    "simsiam": {"method": "simsiam"},
+    "vicreg": {"method": "vicreg"},
+    "vsimsiam": {"method": "vsimsiam"},
+    "vcl": {"method": "vcl"},
+    "gje": {"method": "gje"},
+    "supervised": {"method": "supervised"},  # the ceiling: the same encoder trained with labels
+    "gje-batch": {"method": "gje", "estimator": "batch"},  # naive GJE: the Mahalanobis trace trap
+    "vje-dir-kl": {"method": "vje", "terms": "dir,kl"},  # Table 6 rows
+    "vje-dir-rad": {"method": "vje", "terms": "dir,rad"},
+    "vje-rad-kl": {"method": "vje", "terms": "rad,kl"},
+    "vje-dir": {"method": "vje", "terms": "dir"},
+    "vje-rad": {"method": "vje", "terms": "rad"},
+    "vje-gaussian": {"method": "vje", "df": float("inf")},  # Table 5's nu -> inf
+    "vje-projector": {"method": "vje", "projector": True},  # Section 5.2
+}
+
+#: what ``pyro-vje compare`` runs without ``--methods``: the methods (no ablation, no ceiling).
+COMPARE_DEFAULT = ("vje", "simsiam", "vicreg", "vsimsiam", "vcl", "gje")
+
 #: the beta x nu grid of Figure 4.
 PAPER_BETAS = (0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 PAPER_DFS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0)

@@ -180,12 +180,15 @@ class TrainConfig:
     projector_dim: int = setting(2048, "projection head width", "model")
     norm: str = setting("batch", "small_cnn normalization: batch, group or none", "model")
     final_relu: bool = setting(False, "small_cnn: ReLU after the last block (non-negative z)", "model")
+    width: int = setting(32, "small_cnn: channels of the first block (blocks w, 2w, 4w: D = 4w)", "model")
     options: MethodOptions = field(
         default_factory=VJEOptions, metadata={"help": "the method's own settings", "group": "model"}
     )
 
     # data
-    dataset: str = setting("digits", "digits, cifar10, cifar100, stl10, imagenet or imagefolder", "data")
+    dataset: str = setting(
+        "digits", "digits, cifar10, cifar100, fashion-mnist, mnist, stl10, imagenet or imagefolder", "data"
+    )
     data_dir: str | None = setting(
         None, "data folder: an ImageFolder tree (<dir>/train/<class>/...) or torchvision's files", "data"
     )
@@ -196,6 +199,12 @@ class TrainConfig:
         None, "one-class protocol: train on the images of this class index only", "data"
     )
     eval_subset: int | None = setting(None, "evaluate on a class-balanced subset of N test images", "data")
+    validation: int | None = setting(
+        None,
+        "hold out N class-balanced training images (the same for every seed) and evaluate on them "
+        "instead of the test split: for choosing settings; training and the kNN bank use the rest",
+        "data",
+    )
     image_size: int | None = setting(None, "input size (default: the data set's)", "data")
     cache: bool = setting(False, "decode an image folder once into memory", "data")
     skip_unreadable: bool = setting(
@@ -207,6 +216,19 @@ class TrainConfig:
         "default",
         "default (MoCo v2; the 8x8 recipe for digits), crop (MoCo v2 without color jitter) or none",
         "data",
+    )
+    crop_min_scale: float | None = setting(
+        None,
+        "views: smallest crop area fraction of RandomResizedCrop (default: the data set's recipe)",
+        "data",
+    )
+    color_jitter: float | None = setting(
+        None,
+        "views: brightness/contrast/saturation jitter strength, 0 for none (default: the data set's recipe)",
+        "data",
+    )
+    blur: bool | None = setting(
+        None, "views: Gaussian blur with p=0.5 (default: the data set's recipe)", "data"
     )
     augment_backend: str = setting(
         "auto",
@@ -237,6 +259,12 @@ class TrainConfig:
         None, "channels-last memory format (default: on CUDA)", "optimization"
     )
     sync_bn: bool = setting(False, "SyncBatchNorm across torchrun processes (CUDA)", "optimization")
+    threads: int | None = setting(
+        None,
+        "CPU threads of torch per process (default: OMP_NUM_THREADS, else one per core); idle threads "
+        "sleep (OMP_WAIT_POLICY=PASSIVE unless set; docs/training.md, CPU threads)",
+        "optimization",
+    )
     grad_clip: float | None = setting(None, "clip the gradient norm to this value", "optimization")
     freeze_encoder: bool = setting(
         False,
@@ -314,7 +342,13 @@ class TrainConfig:
         _choice("norm", self.norm, ("batch", "group", "none"))
         _choice("augment", self.augment, ("default", "crop", "none"))
         _choice("augment_backend", self.augment_backend, AUGMENT_BACKENDS)
-        for name in ("epochs", "batch_size", "knn_k", "eval_every"):
+        if self.crop_min_scale is not None and not 0 < self.crop_min_scale <= 1:
+            raise ValueError(f"crop_min_scale must be in (0, 1], got {self.crop_min_scale}")
+        if self.color_jitter is not None and not 0 <= self.color_jitter < 1:
+            raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter}")
+        if self.width != 32 and self.arch != "small_cnn":
+            raise ValueError(f"width applies to small_cnn; {self.arch} has torchvision's widths")
+        for name in ("epochs", "batch_size", "knn_k", "eval_every", "width"):
             _at_least_one(name, getattr(self, name))
         self.options.validate()
         if isinstance(self.options, VJEOptions) and self.options.hidden is None:
@@ -332,17 +366,22 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.normal_class is not None and self.normal_class < 0:
             raise ValueError(f"normal_class must be a class index >= 0, got {self.normal_class}")
-        for name in ("subset", "eval_subset", "image_size", "max_steps_per_epoch"):
+        for name in ("subset", "eval_subset", "validation", "image_size", "max_steps_per_epoch", "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        if self.validation is not None and self.train_split != "train":
+            raise ValueError(
+                f"validation holds out images of the train split; train_split is {self.train_split!r}"
+            )
         if self.dataset in ("imagefolder", "imagenet") and not self.data_dir:
             raise ValueError(f"dataset {self.dataset!r} reads a folder: give data_dir (--data-dir)")
-        if self.dataset == "digits" and self.data_dir:
+        if not DATASET_INFO[self.dataset].reads_folder and self.data_dir:
+            folders = ", ".join(name for name, info in DATASET_INFO.items() if info.reads_folder)
             raise ValueError(
-                f"data_dir (--data-dir) {self.data_dir!r} given, but the data set is digits (the default, "
-                "built into scikit-learn: it reads no folder); say which data set the folder holds "
-                "with --dataset (cifar10, cifar100, stl10, imagenet or imagefolder)"
+                f"data_dir (--data-dir) {self.data_dir!r} given, but the data set is {self.dataset} (built "
+                f"into a package: it reads no folder); say which data set the folder holds with --dataset "
+                f"({folders})"
             )
         return self
 

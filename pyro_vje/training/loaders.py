@@ -25,9 +25,11 @@ The views are made one of two ways (``augment_backend``, :func:`augment_backend`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
@@ -36,6 +38,7 @@ from ..data import (
     DatasetInfo,
     DigitsTwoViews,
     TwoViews,
+    balanced_subset_indices,
     build_dataset,
     dataset_labels,
     eval_transform,
@@ -69,26 +72,77 @@ class RunData:
         self.loader_generator.manual_seed(view_seed(seed, epoch, rank))
 
 
+def run_dataset_info(config: TrainConfig) -> DatasetInfo:
+    """The data set's :class:`~pyro_vje.data.DatasetInfo` with the run's view recipe: its
+    ``crop_min_scale``, ``color_jitter`` and ``blur`` replace the data set's where set."""
+    info = DATASET_INFO[config.dataset]
+    changes = {
+        "crop_scale": None if config.crop_min_scale is None else (config.crop_min_scale, 1.0),
+        "blur": config.blur,
+    }
+    if config.color_jitter is not None:
+        strength = config.color_jitter
+        old = info.views.jitter if info.views is not None else (0.0,) * 4
+        changes["jitter"] = tuple(strength if old[i] > 0 else 0.0 for i in range(3)) + (old[3],)
+        changes["jitter_p"] = info.views.jitter_p if strength > 0 and info.views is not None else 0.0
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return info
+    if info.views is None:
+        raise ValueError(
+            f"{config.dataset} has its own augmentation recipe: crop_min_scale, color_jitter and blur "
+            "apply to the MoCo v2 family of views"
+        )
+    return dataclasses.replace(info, views=dataclasses.replace(info.views, **changes))
+
+
 def test_split_name(dataset: str) -> str:
-    return "val" if dataset == "imagenet" else "test"
+    """The split a run of ``dataset`` evaluates on (its :class:`~pyro_vje.data.DatasetInfo`'s)."""
+    return DATASET_INFO[dataset].test_split
+
+
+#: the seed of the held-out validation images (``validation``): one set for every run and seed.
+VALIDATION_SEED = 20261207
+
+
+def validation_indices(labels: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` training images a run with ``validation: n`` holds out: class-balanced, drawn with
+    :data:`VALIDATION_SEED` (so every run, whatever its seed, holds out the same images), ascending."""
+    return balanced_subset_indices(labels, n, seed=VALIDATION_SEED, strict=True)
 
 
 def _subset(
-    config: TrainConfig, split: str, n: int | None, seed: int, clip: bool = False
+    config: TrainConfig, split: str, n: int | None, seed: int, clip: bool = False, *, held_out: bool = False
 ) -> list[int] | None:
-    """The indices of ``split`` that the run reads (:func:`~pyro_vje.data.subset_indices`)."""
-    one_class = config.normal_class is not None and split in ("train", config.train_split)
-    if n is None and not one_class:
+    """The indices of ``split`` that the run reads (:func:`~pyro_vje.data.subset_indices`).
+
+    With ``config.validation``: the training split without the held-out images, or with
+    ``held_out`` only those (the evaluation split of a validation run).
+    """
+    one_class = not held_out and config.normal_class is not None and split in ("train", config.train_split)
+    validating = config.validation is not None and split == "train"
+    if n is None and not one_class and not validating:
         return None
-    plain = build_dataset(config.dataset, split, root=config.data_dir, download=config.download)
-    return subset_indices(
-        dataset_labels(plain),
+    labels = dataset_labels(
+        build_dataset(config.dataset, split, root=config.data_dir, download=config.download)
+    )
+    pool = np.arange(len(labels))
+    if validating:
+        if config.validation >= len(labels):
+            raise ValueError(
+                f"validation {config.validation} must be smaller than the training split ({len(labels)})"
+            )
+        val = validation_indices(labels, config.validation)
+        pool = val if held_out else np.setdiff1d(pool, val)
+    chosen = subset_indices(
+        labels[pool],
         n,
         seed,
         normal_class=config.normal_class if one_class else None,
         clip=clip,
         split=split,
     )
+    return pool.tolist() if chosen is None else pool[np.asarray(chosen, dtype=np.int64)].tolist()
 
 
 def _eval_loader(ds: Dataset, batch: int, workers: int, pin_memory: bool) -> DataLoader:
@@ -107,7 +161,8 @@ def build_eval_sets(
     config: TrainConfig, split: str | None = None, transform: Callable | None = None
 ) -> tuple[Dataset, Dataset, int]:
     """The kNN bank (labelled training images, the training subset if any) and the evaluation
-    split (``split``, default test/val, ``eval_subset`` if any), both without augmentation
+    split (``split``, default the data set's test split, or the held-out training images of a
+    ``validation`` run; ``eval_subset`` if any), both without augmentation
     (``transform`` replaces the evaluation split's), and the number of classes."""
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
@@ -121,8 +176,9 @@ def build_eval_sets(
     clip = config.train_split != "train"  # e.g. STL-10's 5k labelled images under a 100k+ subset
     bank_indices = _subset(config, "train", config.subset, config.seed, clip=clip)
     bank_set = build_dataset(config.dataset, "train", transform=evaluate, indices=bank_indices, **common)
-    split = split or test_split_name(config.dataset)
-    test_indices = _subset(config, split, config.eval_subset, config.seed)
+    held_out = split is None and config.validation is not None
+    split = split or ("train" if held_out else test_split_name(config.dataset))
+    test_indices = _subset(config, split, config.eval_subset, config.seed, held_out=held_out)
     test_transform = transform if transform is not None else evaluate
     test_set = build_dataset(config.dataset, split, transform=test_transform, indices=test_indices, **common)
     num_classes = int(max(dataset_labels(bank_set).max(), dataset_labels(test_set).max())) + 1
@@ -140,7 +196,7 @@ def augment_backend(config: TrainConfig, train_set: Dataset) -> str:
     choice = config.augment_backend
     if choice == "per_image":
         return choice
-    if choice == "auto" and config.dataset == "digits":
+    if choice == "auto" and DATASET_INFO[config.dataset].views is None:
         # digits keep the per-image stream their recorded default run used: with the batched
         # stream (same recipe, other random draws) the default run's mu fell below the
         # random-init encoder (docs/results.md, 2026-12-05 merge check); `batched` stays available
@@ -161,11 +217,11 @@ def augment_backend(config: TrainConfig, train_set: Dataset) -> str:
 
 def batched_augment(info: DatasetInfo, image_size: int) -> Callable:
     """The batched form of :func:`~pyro_vje.data.transforms.train_transform` for ``info``'s data set."""
-    if info.name == "digits":
+    if info.views is None:  # digits: their own recipe
         if image_size != info.image_size:
             raise ValueError(f"digits are {info.image_size}x{info.image_size} px; image_size={image_size}")
         return Normalized(DigitsTwoViews(), info.mean, info.std)
-    return BatchedMocoV2(image_size, info.mean, info.std)
+    return BatchedMocoV2(image_size, info.mean, info.std, **info.views.kwargs())
 
 
 def build_run_data(
@@ -177,7 +233,7 @@ def build_run_data(
 ) -> RunData:
     """Datasets, samplers and loaders for ``config`` (see the module docstring); batched views are
     made on ``device``."""
-    info = DATASET_INFO[config.dataset]
+    info = run_dataset_info(config)
     size = config.image_size or info.image_size
     common = {
         "root": config.data_dir,

@@ -60,7 +60,7 @@ def build_backbone(config: TrainConfig, channels: int, image_size: int) -> nn.Mo
     if is_resnet:
         kwargs["cifar_stem"] = cifar_stem
     else:
-        kwargs.update(norm=config.norm, final_relu=config.final_relu)
+        kwargs.update(norm=config.norm, final_relu=config.final_relu, width=config.width)
     return build_encoder(config.arch, **kwargs)
 
 
@@ -119,5 +119,9 @@ class TrainStep(nn.Module):
         super().__init__()
         self.method = method
 
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def forward(
+        self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict]:
+        if labels is not None:  # a method with uses_labels (the supervised reference)
+            return self.method.training_loss(x1, x2, labels)
         return self.method.training_loss(x1, x2)

@@ -44,7 +44,7 @@ log = logging.getLogger("pyro_vje")
 CHECKPOINT_FORMAT = 1
 # Settings that may differ on --resume without changing the trajectory.
 RESUMABLE_OVERRIDES = frozenset(
-    {"progress", "num_workers", "tensorboard", "figures", "out", "device", "cache"}
+    {"progress", "num_workers", "tensorboard", "figures", "out", "device", "cache", "threads"}
 )
 #: the files a training attempt writes before its first checkpoint (see :func:`check_run_dir`).
 ATTEMPT_FILES = ("config.json", "train.log", "metrics.jsonl", "metrics.csv", "tb", "figures")
@@ -187,11 +187,16 @@ def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 def with_run_backend(run_dir: str | os.PathLike, config: TrainConfig) -> TrainConfig:
     """``config`` with ``augment_backend="auto"`` replaced by the backend ``run_dir`` used
-    (``per_image`` for runs from before the option), so a resumed run makes its views as before."""
-    if config.augment_backend != "auto":
-        return config
-    backend = read_run_config(run_dir).get("augment_backend", "per_image")
-    return config_from_dict({"augment_backend": backend}, base=config)
+    (``per_image`` for runs from before the option), and ``amp="auto"`` by the precision it
+    recorded (``auto`` for runs from before the record, which resolves as it did then), so a
+    resumed run makes its views and computes as before."""
+    recorded = read_run_config(run_dir)
+    changes = {}
+    if config.augment_backend == "auto":
+        changes["augment_backend"] = recorded.get("augment_backend", "per_image")
+    if config.amp == "auto":
+        changes["amp"] = recorded.get("amp", "auto")
+    return config_from_dict(changes, base=config) if changes else config
 
 
 def config_differences(run_dir: str | os.PathLike, config: TrainConfig) -> str:

@@ -44,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.check import take_skip_messages
 from ..evaluation import autocast, evaluate_method
 from ..progress import progress_bar
+from ..threads import set_threads, wait_policy_state
 from .baselines import baseline_metrics
 from .config import TrainConfig, config_from_dict
 from .distributed import all_reduce_mean, any_true, barrier, init_distributed, on_main, resolve_device
@@ -54,6 +55,7 @@ from .loaders import RunData, build_run_data
 from .logger import MetricsLogger, json_safe
 from .methods import TrainStep, build_method, module_local_params
 from .optim import build_optimizer
+from .precision import resolve_amp
 from .rundir import (
     CHECKPOINT_FORMAT,
     CorruptCheckpointError,
@@ -109,7 +111,8 @@ class Trainer:
         self.per_rank_batch = config.batch_size // self.dist.world_size
         if config.sync_bn and self.dist.enabled and self.device.type != "cuda":
             raise ValueError("sync_bn needs CUDA (torch's SyncBatchNorm does not run on CPU)")
-        self.amp = config.amp
+        self.threads = set_threads(config.threads)  # docs/training.md, "CPU threads"
+        self.amp = resolve_amp(config.amp, self.device)  # "bf16" or "none"
         self.channels_last = (
             config.channels_last if config.channels_last is not None else self.device.type == "cuda"
         )
@@ -139,6 +142,8 @@ class Trainer:
         )
         if self.config.augment_backend == "auto":  # config.json records the choice; resume keeps it
             self.config = config_from_dict({"augment_backend": self.data.augment_backend}, base=self.config)
+        if self.config.amp == "auto":  # likewise the precision auto chose (training/precision.py)
+            self.config = config_from_dict({"amp": self.amp}, base=self.config)
         self.method = build_method(self.config, self.data.info.channels, self.data.image_size)
         if self.config.sync_bn and self.dist.enabled:
             self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
@@ -267,7 +272,8 @@ class Trainer:
             unit="step",
         )
         start = time.perf_counter()
-        for i, ((x1, x2), _) in enumerate(self.data.train_loader):
+        uses_labels = getattr(self.method, "uses_labels", False)
+        for i, ((x1, x2), y) in enumerate(self.data.train_loader):
             if i >= self.steps_per_epoch:
                 break
             lr = lr_at(self.step, self.total_steps, self.warmup_steps, self.base_lr)
@@ -278,12 +284,13 @@ class Trainer:
             if self.channels_last and x1.dim() == 4:
                 x1 = x1.contiguous(memory_format=torch.channels_last)
                 x2 = x2.contiguous(memory_format=torch.channels_last)
+            labels = y.to(self.device, non_blocking=True) if uses_labels else None
             problem = None
             try:
                 with autocast(self.device, self.amp):
-                    loss, terms = self.step_module(x1, x2)
+                    loss, terms = self.step_module(x1, x2, labels)
             except ValueError:  # Pyro's validation sees NaN/inf before the loss does
-                where = first_non_finite(self.method, {"x1": x1, "x2": x2}, self._forward(x1, x2))
+                where = first_non_finite(self.method, {"x1": x1, "x2": x2}, self._forward(x1, x2, labels))
                 if where is None:
                     raise
                 problem = f"non-finite values in the forward pass (first at the {where})"
@@ -320,9 +327,13 @@ class Trainer:
         )
         return row
 
-    def _forward(self, x1: torch.Tensor, x2: torch.Tensor) -> Callable[[], Any]:
+    def _forward(
+        self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> Callable[[], Any]:
         def run() -> Any:
             with autocast(self.device, self.amp):
+                if labels is not None:
+                    return self.method.training_loss(x1, x2, labels)
                 return self.method.training_loss(x1, x2)
 
         return run
@@ -360,6 +371,7 @@ class Trainer:
                     self.dist.world_size,
                     self.device,
                 )
+                log.info("CPU threads %d, OpenMP wait policy %s", self.threads, wait_policy_state())
             if self.dist.is_main and 0 < self.total_steps <= self.warmup_steps:
                 message = (
                     f"warmup_epochs {cfg.warmup_epochs} >= epochs {cfg.epochs}: the learning rate reaches "

@@ -49,6 +49,8 @@ def test_dataset_info_table():
         "digits": (8, 1, 10),
         "cifar10": (32, 3, 10),
         "cifar100": (32, 3, 100),
+        "fashion-mnist": (28, 1, 10),
+        "mnist": (28, 1, 10),
         "stl10": (96, 3, 10),
         "imagenet": (224, 3, 1000),
         "imagefolder": (32, 3, 0),
@@ -180,8 +182,8 @@ def test_cifar_reads_an_imagefolder_layout(tmp_path):
 
 
 def test_unknown_dataset_and_split(tmp_path):
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'; choose one of digits, cifar10"):
-        build_dataset("mnist", "train", root=tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset 'kmnist'; choose one of digits, cifar10"):
+        build_dataset("kmnist", "train", root=tmp_path)
     with pytest.raises(ValueError, match="unknown split 'unlabeled' for cifar10; choose one of train, test"):
         build_dataset("cifar10", "unlabeled", root=tmp_path)
     with pytest.raises(ValueError, match="unknown split 'val' for digits"):

@@ -328,8 +328,8 @@ def test_ood_train_transform_augments_after_matching_the_format():
 
 
 def test_unknown_spec_lists_choices():
-    with pytest.raises(ValueError, match="unknown OOD data set 'mnist'") as info:
-        build_ood_dataset("mnist", in_dataset="digits", transform=None)
+    with pytest.raises(ValueError, match="unknown OOD data set 'kmnist'") as info:
+        build_ood_dataset("kmnist", in_dataset="digits", transform=None)
     for choice in (*SHIFTS, "cifar100", "svhn", "imagefolder:PATH"):
         assert choice in str(info.value)
     assert "svhn" in OOD_CHOICES and "imagefolder:PATH" in OOD_CHOICES
@@ -385,4 +385,3 @@ def test_ood_specs_are_checked_without_reading_data():
         check_ood_spec("svhn")
     with pytest.raises(ValueError, match="needs a path"):
         check_ood_spec("imagefolder:")
-

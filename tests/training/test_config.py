@@ -70,8 +70,8 @@ def test_unknown_keys_and_bad_values_are_named(tmp_path):
         config_from_dict({"epoch": 3})
     with pytest.raises(ValueError, match="unknown arch 'resnet9'"):
         TrainConfig(arch="resnet9").validate()
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
-        TrainConfig(dataset="mnist").validate()
+    with pytest.raises(ValueError, match="unknown dataset 'kmnist'"):
+        TrainConfig(dataset="kmnist").validate()
     with pytest.raises(ValueError, match="lr must be a positive"):
         TrainConfig(lr=0.0).validate()
     with pytest.raises(ValueError, match="df must be > 0"):
@@ -116,10 +116,10 @@ def test_method_options_belong_to_their_method():
     assert cfg.to_dict()["hidden"] == 16 and "options" not in cfg.to_dict()
     cfg.beta = 0.5  # a method option set through the config lands in the options
     assert cfg.options.beta == 0.5 and cfg == TrainConfig(df=math.inf, hidden=16, beta=0.5)
-    with pytest.raises(TypeError, match="unknown settings: width"):
-        TrainConfig(width=3)
-    with pytest.raises(AttributeError, match="no setting 'width'"):
-        _ = cfg.width
+    with pytest.raises(TypeError, match="unknown settings: girth"):
+        TrainConfig(girth=3)
+    with pytest.raises(AttributeError, match="no setting 'girth'"):
+        _ = cfg.girth
 
 
 def test_a_new_method_registers_its_own_options():

@@ -106,3 +106,52 @@ def test_config_json_records_the_backend_auto_chose_and_resume_keeps_it(tmp_path
     train(cfg, resume=True)  # auto on the command line resumes with the recorded backend
     with pytest.raises(ValueError, match="augment_backend"):
         train(tiny(tmp_path, epochs=2, augment_backend="batched"), resume=True)
+
+
+def test_validation_holds_out_the_same_balanced_images_for_every_seed():
+    """validation: N: the evaluation split is N class-balanced training images, the same for every
+    seed; training and the kNN bank never see them; the test split is not read."""
+    from pyro_vje.data import build_dataset, dataset_labels
+    from pyro_vje.data.tensor_loader import in_memory_images
+
+    all_train = build_dataset("digits", "train")
+    pixels = in_memory_images(all_train)[0].flatten(1)
+    key = {tuple(p.tolist()): i for i, p in enumerate(pixels)}  # digits' 64 pixels identify an image
+
+    def which(ds) -> set[int]:
+        return {key[tuple(p.tolist())] for p in in_memory_images(ds)[0].flatten(1)}
+
+    held = []
+    for seed in (0, 1):
+        data = _data(validation=200, seed=seed, subset=500)
+        val = which(data.test_loader.dataset)
+        bank = which(data.bank_loader.dataset)
+        train = which(data.train_loader.dataset.dataset)  # PerImageViews of the training images
+        assert len(val) == 200 and len(bank) == 500 and not val & bank and not val & train
+        labels = dataset_labels(all_train)[sorted(val)]
+        assert np.bincount(labels).tolist() == [20] * 10
+        held.append(val)
+    assert held[0] == held[1]
+    with pytest.raises(ValueError, match="train_split"):
+        TrainConfig(dataset="stl10", data_dir="x", train_split="unlabeled", validation=100).validate()
+
+
+def test_the_runs_view_settings_replace_the_data_sets_recipe():
+    from pyro_vje.data import DATASET_INFO
+    from pyro_vje.training.loaders import batched_augment, run_dataset_info
+
+    plain = TrainConfig(dataset="fashion-mnist", data_dir="x").validate()
+    assert run_dataset_info(plain) is DATASET_INFO["fashion-mnist"]
+    config = TrainConfig(
+        dataset="fashion-mnist", data_dir="x", crop_min_scale=0.5, blur=True, color_jitter=0.0
+    )
+    views = run_dataset_info(config.validate()).views
+    assert views.crop_scale == (0.5, 1.0) and views.blur and views.jitter_p == 0.0
+    augment = batched_augment(run_dataset_info(config), 28)
+    assert augment.crop_scale == (0.5, 1.0) and augment.blur and augment.flip_p == 0.5
+    cifar = run_dataset_info(TrainConfig(dataset="cifar10", data_dir="x", color_jitter=0.2).validate()).views
+    assert cifar.jitter == (0.2, 0.2, 0.2, 0.1) and cifar.jitter_p == 0.8  # hue keeps MoCo v2's
+    with pytest.raises(ValueError, match="own augmentation recipe"):
+        run_dataset_info(TrainConfig(crop_min_scale=0.5).validate())  # digits
+    with pytest.raises(ValueError, match="crop_min_scale"):
+        TrainConfig(crop_min_scale=0.0).validate()
