@@ -283,6 +283,8 @@ def _print_results(results: dict[str, Any], method: str = "vje", dataset: str = 
 def _reading(results: dict[str, Any], dataset: str = "digits") -> str | None:
     """One line on what the numbers above mean for a run on ``dataset`` (docs/training.md,
     "Reading the output")."""
+    from .data.datasets import DATASET_INFO
+
     z, mu = results.get("knn_z"), results.get("knn_mu")
     if z is None or mu is None:
         return None
@@ -298,8 +300,9 @@ def _reading(results: dict[str, Any], dataset: str = "digits") -> str | None:
             parts.append("z and mu are not above the random-init encoder yet: train longer (--epochs)")
     raw = results.get("knn_raw_pixels")
     if raw is not None and raw >= max(z, mu):
-        if dataset == "digits":
-            parts.append("raw pixels are a strong kNN baseline on 8x8 digits (centred and size-normalized)")
+        reading = DATASET_INFO[dataset].raw_pixels_reading if dataset in DATASET_INFO else None
+        if reading:
+            parts.append(reading)
         else:
             parts.append(
                 f"raw pixels still beat z and mu: on {dataset} a trained encoder should pass them, "

@@ -105,7 +105,10 @@ class DatasetInfo:
     split a run evaluates on. ``reads_folder``: false for a data set built into a package
     (digits: no ``--data-dir``). ``views``: the two-view recipe (``None``: the data set's
     own, digits' :class:`~pyro_vje.data.digits.DigitsTwoViews`). ``flips``: whether a
-    horizontal flip keeps an image of the class (clothes yes, digits no).
+    horizontal flip keeps an image of the class (clothes yes, digits no). ``downloads``: whether
+    torchvision can fetch it (``--download``); a folder-only data set (ImageNet, an image folder)
+    needs ``--data-dir``. ``raw_pixels_reading``: what the end-of-run reading says when raw
+    pixels beat the learned features, where that is expected rather than a sign to train longer.
     """
 
     name: str
@@ -118,6 +121,8 @@ class DatasetInfo:
     reads_folder: bool = True
     views: ViewRecipe | None = MOCO_V2
     flips: bool = True
+    downloads: bool = True
+    raw_pixels_reading: str | None = None
 
 
 _DIGITS_MEAN_STD = ((0.3053,), (0.3761,))  # all 1,797 digits' pixels in [0, 1] (computed, 4 places)
@@ -125,7 +130,18 @@ _FASHION_MEAN_STD = ((0.2860,), (0.3530,))  # the 60,000 training images' pixels
 _MNIST_MEAN_STD = ((0.1307,), (0.3081,))  # the same for MNIST (the values torchvision's examples use)
 
 DATASET_INFO: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", 8, 1, 10, *_DIGITS_MEAN_STD, reads_folder=False, views=None, flips=False),
+    "digits": DatasetInfo(
+        "digits",
+        8,
+        1,
+        10,
+        *_DIGITS_MEAN_STD,
+        reads_folder=False,
+        views=None,
+        flips=False,
+        downloads=False,
+        raw_pixels_reading="raw pixels are a strong kNN baseline on 8x8 digits (centred and size-normalized)",
+    ),
     "cifar10": DatasetInfo("cifar10", 32, 3, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": DatasetInfo("cifar100", 32, 3, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "fashion-mnist": DatasetInfo("fashion-mnist", 28, 1, 10, *_FASHION_MEAN_STD, views=GRAYSCALE_28),
@@ -133,8 +149,10 @@ DATASET_INFO: dict[str, DatasetInfo] = {
         "mnist", 28, 1, 10, *_MNIST_MEAN_STD, views=dataclasses.replace(GRAYSCALE_28, flip_p=0.0), flips=False
     ),
     "stl10": DatasetInfo("stl10", 96, 3, 10, IMAGENET_MEAN, IMAGENET_STD),
-    "imagenet": DatasetInfo("imagenet", 224, 3, 1000, IMAGENET_MEAN, IMAGENET_STD, test_split="val"),
-    "imagefolder": DatasetInfo("imagefolder", 32, 3, 0, IMAGENET_MEAN, IMAGENET_STD),
+    "imagenet": DatasetInfo(
+        "imagenet", 224, 3, 1000, IMAGENET_MEAN, IMAGENET_STD, test_split="val", downloads=False
+    ),
+    "imagefolder": DatasetInfo("imagefolder", 32, 3, 0, IMAGENET_MEAN, IMAGENET_STD, downloads=False),
 }
 
 DATASET_SPLITS: dict[str, tuple[str, ...]] = {

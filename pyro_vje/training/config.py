@@ -374,10 +374,11 @@ class TrainConfig:
             raise ValueError(
                 f"validation holds out images of the train split; train_split is {self.train_split!r}"
             )
-        if self.dataset in ("imagefolder", "imagenet") and not self.data_dir:
+        info = DATASET_INFO[self.dataset]
+        if info.reads_folder and not info.downloads and not self.data_dir:
             raise ValueError(f"dataset {self.dataset!r} reads a folder: give data_dir (--data-dir)")
-        if not DATASET_INFO[self.dataset].reads_folder and self.data_dir:
-            folders = ", ".join(name for name, info in DATASET_INFO.items() if info.reads_folder)
+        if not info.reads_folder and self.data_dir:
+            folders = ", ".join(name for name, other in DATASET_INFO.items() if other.reads_folder)
             raise ValueError(
                 f"data_dir (--data-dir) {self.data_dir!r} given, but the data set is {self.dataset} (built "
                 f"into a package: it reads no folder); say which data set the folder holds with --dataset "

@@ -303,3 +303,35 @@ def test_shared_cifar_cache_is_pixel_identical():
 def test_shared_cifar_test_split_labels_without_decoding():
     ds = build_dataset("cifar10", "test", root=SHARED_CIFAR)
     assert np.bincount(dataset_labels(ds)).tolist() == [1000] * 10
+
+
+def test_no_dataset_name_is_compared_outside_data():
+    """Dataset facts live in DATASET_INFO: code outside pyro_vje/data/ asks the table, not the name."""
+    import re
+
+    import pyro_vje
+    from pyro_vje.data.datasets import DATASET_INFO
+
+    package = Path(pyro_vje.__file__).parent
+    names = "|".join(re.escape(name) for name in DATASET_INFO)
+    compared = re.compile(rf"""(==|!=)\s*["']({names})["']|\bin\s*\([^)]*["']({names})["']""")
+    offenders = [
+        f"{path.relative_to(package)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        if "data" not in path.relative_to(package).parts[:1]
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if compared.search(line)
+    ]
+    assert not offenders, "dataset names compared outside data/:\n" + "\n".join(offenders)
+
+
+def test_folder_only_data_sets_need_a_folder():
+    from pyro_vje.training.config import TrainConfig
+
+    assert [name for name, info in DATASET_INFO.items() if info.reads_folder and not info.downloads] == [
+        "imagenet",
+        "imagefolder",
+    ]
+    with pytest.raises(ValueError, match="reads a folder"):
+        TrainConfig(dataset="imagenet").validate()
+    TrainConfig(dataset="fashion-mnist").validate()  # torchvision fetches it with --download
