@@ -5,8 +5,9 @@ regions its idle threads *spin* for a while, by default, waiting for the next on
 machine where nothing else runs that saves a wake-up; with one other busy process on the
 same cores (a second training run, a test suite, a browser) the spinning threads take the
 cores the working ones need, and a job can run 2-6x slower (docs/results.md, "CPU threads").
-``OMP_WAIT_POLICY=PASSIVE`` makes idle threads sleep instead: measured on 2 cores it costs
-nothing idle and keeps a run within ~1.1x of its idle time beside a busy process.
+``OMP_WAIT_POLICY=PASSIVE`` makes idle threads sleep instead: measured on 2 cores it keeps a
+run within ~1.1-1.3x of its idle time beside a busy process, and costs nothing idle on the
+digits job, ~5 % on a 2-thread CIFAR-subset epoch (inside the runs' spread).
 
 :func:`apply_wait_policy` sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user has set it. OpenMP
 reads the variable once, when torch's library loads, so it must run before ``import torch``:

@@ -330,11 +330,11 @@ class Trainer:
     def _forward(
         self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None
     ) -> Callable[[], Any]:
+        step = TrainStep(self.method)  # the step's own call, outside any DDP wrapper
+
         def run() -> Any:
             with autocast(self.device, self.amp):
-                if labels is not None:
-                    return self.method.training_loss(x1, x2, labels)
-                return self.method.training_loss(x1, x2)
+                return step(x1, x2, labels)
 
         return run
 

@@ -7,6 +7,7 @@ import torch
 
 from pyro_vje.methods import Supervised, SupervisedOptions
 from pyro_vje.training import TrainConfig, train
+from pyro_vje.training.logger import read_metrics
 
 
 def _cross_entropy64(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -56,10 +57,6 @@ def test_the_trainer_passes_the_labels_and_it_learns(tmp_path):
         out=str(tmp_path / "run"),
     )
     result = train(config)
-    rows = [
-        r
-        for r in map(__import__("json").loads, (tmp_path / "run/metrics.jsonl").read_text().splitlines())
-        if "train_accuracy" in r
-    ]
+    rows = [r for r in read_metrics(tmp_path / "run/metrics.jsonl") if "train_accuracy" in r]
     assert rows and rows[-1]["train_accuracy"] > 0.3  # 10 classes: chance is 0.1
     assert result["knn_z"] > 0.5
