@@ -21,8 +21,22 @@ from typing import Any
 
 # Light imports only (no torch): ``pyro-vje --help`` must answer at once. Each command
 # imports what it needs when it runs.
-from .protocols.presets import COMPARE_DEFAULT, COMPARE_PRESETS, PAPER_BETAS, PAPER_DFS, one_class_preset
-from .training.config import GROUPS, METHOD_OPTIONS, TrainConfig, config_from_dict, load_config_file
+from .protocols.presets import (
+    COMPARE_DEFAULT,
+    COMPARE_PRESETS,
+    LIKELIHOOD_ONLY_SETTINGS,
+    PAPER_BETAS,
+    PAPER_DFS,
+    one_class_preset,
+)
+from .training.config import (
+    GROUPS,
+    METHOD_OPTIONS,
+    TrainConfig,
+    config_from_dict,
+    known_keys,
+    load_config_file,
+)
 
 
 def _float(text: str) -> float:
@@ -111,9 +125,17 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _protocol_values(values: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
-    """Defaults <- the one-class preset (paper's, or the CPU digits one) <- --config <- flags."""
+    """Defaults <- the one-class preset (paper's, or the data set's own) <- --config <- flags.
+
+    For another ``--method`` a preset's VJE settings (beta, nu, the inference network) and the
+    encoder recipe chosen for VJE's likelihood (``LIKELIHOOD_ONLY_SETTINGS``: a frozen encoder
+    without normalization) are left out: the preset's budget, architecture and views hold for
+    every method, which trains its whole encoder."""
     dataset = flags.get("dataset", values.get("dataset", TrainConfig.dataset))
-    merged = {**one_class_preset(dataset), **values, **flags}
+    method = flags.get("method", values.get("method", TrainConfig.method))
+    known = set(known_keys(method)) - (set(LIKELIHOOD_ONLY_SETTINGS) if method != "vje" else set())
+    preset = {k: v for k, v in one_class_preset(dataset).items() if k in known}
+    merged = {**preset, **values, **flags}
     merged.pop("normal_class", None)
     merged.setdefault("eval_every", merged.get("epochs", TrainConfig.epochs))
     return merged
@@ -231,6 +253,73 @@ def _cmd_score(args: argparse.Namespace) -> int:
     )
     print(markdown_table(results))
     print(reading(results))
+    return 0
+
+
+def _severity_list(text: str) -> list[int]:
+    """``1-5``, ``3`` or ``1,3,5`` as a list of severities."""
+    try:
+        if "-" in text:
+            lo, hi = (int(t) for t in text.split("-", 1))
+            return list(range(lo, hi + 1))
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected severities like 1-5 or 1,3,5; got {text!r}") from None
+
+
+def _add_uncertainty_parser(sub, run_args) -> None:
+    un = sub.add_parser(
+        "uncertainty",
+        help="does the run's uncertainty rise where its embedding is less reliable? (severity, crops, "
+        "R-AUROC, AURC)",
+        description="Measure every uncertainty scalar of a finished run (the posterior's: entropy, mean "
+        "variance, the cross-view NLL; and free proxies every method has: 1/||z||, kNN distance, the spread "
+        "over random views) against corruption severity (Spearman rho), random crops (how often a crop is "
+        "more uncertain), the nearest neighbour's label (R-AUROC) and selective kNN classification (AURC). "
+        "Writes uncertainty.json, uncertainty.md and figures/ into RUN/uncertainty or --out.",
+    )
+    run_args(un)
+    un.add_argument(
+        "--corruptions",
+        default="all",
+        help="comma-separated corruptions: gaussian_noise, gaussian_blur, contrast, jpeg_compression, "
+        "pixelate (CIFAR-10-C's severities; default: all)",
+    )
+    un.add_argument(
+        "--severities", type=_severity_list, default=[1, 2, 3, 4, 5], help="e.g. 1-5 (default) or 1,3,5"
+    )
+    un.add_argument("--limit", type=int, default=1000, metavar="N", help="class-balanced test images (1000)")
+    un.add_argument(
+        "--bank-size", type=int, default=10000, metavar="N", help="training images of the kNN bank (10000)"
+    )
+    un.add_argument("--views", type=int, default=4, metavar="T", help="random views per image (4)")
+    un.add_argument("--seed", type=int, default=0, help="seed of the subsets, views, crops and noise")
+    un.add_argument("--out", metavar="DIR", help="write here instead of RUN/uncertainty")
+    un.set_defaults(func=_cmd_uncertainty)
+
+
+def _cmd_uncertainty(args: argparse.Namespace) -> int:
+    from .protocols.uncertainty import UncertaintySettings, markdown_table, reading, run_uncertainty
+
+    settings = UncertaintySettings(
+        corruptions=UncertaintySettings.corruptions if args.corruptions == "all" else args.corruptions,
+        severities=tuple(args.severities),
+        limit=args.limit,
+        bank_size=args.bank_size,
+        views=args.views,
+        seed=args.seed,
+    )
+    report = run_uncertainty(
+        args.run,
+        out=args.out,
+        settings=settings,
+        checkpoint=args.checkpoint,
+        data_dir=args.data_dir,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    print(markdown_table(report))
+    print(reading(report))
     return 0
 
 
@@ -635,6 +724,8 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
     sc.add_argument("--out", metavar="DIR", help="write ood.json, ood.md, scores.npz and figures here")
     scoring_args(sc)
     sc.set_defaults(func=_cmd_score)
+
+    _add_uncertainty_parser(sub, run_args)
 
     cd = sub.add_parser(
         "check-data",

@@ -1,10 +1,13 @@
-"""Cross-data-set out-of-distribution detection with a trained VJE run (``pyro-vje score``).
+"""Cross-data-set out-of-distribution detection with a trained run (``pyro-vje score``).
 
 In-distribution: the run's own evaluation split. Out-of-distribution: any of
-:data:`pyro_vje.data.ood.OOD_CHOICES` — another data set through torchvision (CIFAR-100,
-SVHN, STL-10, ...), any image folder, or a synthetic shift of the in-distribution test
-images that needs no download (Gaussian / uniform noise, blur, inversion). For every
-score of :mod:`pyro_vje.score`: AUROC, AUPR (out and in as positives) and FPR at 95% TPR.
+:data:`pyro_vje.data.ood.OOD_CHOICES` — another data set through torchvision (CIFAR-10/100,
+Fashion-MNIST, MNIST, SVHN, STL-10, ...), any image folder, or a synthetic shift of the
+in-distribution test images that needs no download (Gaussian / uniform noise, blur,
+inversion). For every score of :mod:`pyro_vje.score` (VJE runs), the training-free raw-pixel
+kNN, and the feature-space baselines of the same model
+(:mod:`pyro_vje.evaluation.feature_scores`: kNN distance, Mahalanobis, 1/norm; every method's
+run): AUROC, AUPR (out and in as positives) and FPR at 95% TPR.
 """
 
 from __future__ import annotations
@@ -21,15 +24,17 @@ from .. import score as scoring
 from ..data import TwoViews, dataset_info, narrow, subset_indices, train_transform
 from ..data.ood import build_ood_dataset, check_ood_spec, ood_train_transform, ood_transform
 from ..evaluation.batchnorm import reestimate_batchnorm
+from ..evaluation.feature_scores import feature_scores
 from ..evaluation.features import extract_features
 from ..evaluation.knn import knn_distance
 from ..evaluation.metrics import ood_metrics
+from ..model import VJE
 from ..training.distributed import resolve_device
 from ..training.export import load_run
 from ..training.loaders import build_eval_sets
 from ..training.logger import json_safe
 from ..training.rundir import atomic_write_json
-from .one_class import REPORTED_SCORE
+from .one_class import BASELINE_SCORES, REPORTED_FEATURE_SCORE, REPORTED_SCORE
 
 
 def _limit(ds: Dataset | None, n: int | None, seed: int) -> Dataset | None:
@@ -44,21 +49,27 @@ def _loader(ds: Dataset | None) -> DataLoader | None:
 
 
 def _scores(
-    vje, ds: Dataset, device, bank, *, posterior_samples: int, tta_views: int, tta_set, progress: bool
-):
-    scores, feats = scoring.score_split(
-        vje,
-        _loader(ds),
-        device=device,
-        posterior_samples=posterior_samples,
-        tta_loader=_loader(tta_set),
-        tta_views=tta_views,
-        keep_pixels=True,
-        progress=progress,
-    )
-    scores.update({k: v.numpy() for k, v in scoring.class_scores(vje, feats, bank).items()})
+    model, ds: Dataset, device, bank, *, posterior_samples: int, tta_views: int, tta_set, progress: bool
+) -> dict[str, np.ndarray]:
+    """Every score of ``ds``: VJE's likelihood, posterior and class scores (VJE only), the
+    training-free raw-pixel kNN and the feature-space baselines of the same model."""
+    if isinstance(model, VJE):
+        scores, feats = scoring.score_split(
+            model,
+            _loader(ds),
+            device=device,
+            posterior_samples=posterior_samples,
+            tta_loader=_loader(tta_set),
+            tta_views=tta_views,
+            keep_pixels=True,
+            progress=progress,
+        )
+        scores.update({k: v.numpy() for k, v in scoring.class_scores(model, feats, bank).items()})
+    else:
+        scores = {}
+        feats = extract_features(model, _loader(ds), device, keep_pixels=True, progress=progress)
     scores["knn_raw_pixels"] = knn_distance(bank["pixels"], feats["pixels"], 5).numpy()
-    scores["knn_z"] = knn_distance(bank["z"], feats["z"], 5).numpy()
+    scores.update({k: v.numpy() for k, v in feature_scores(bank, feats, k=5).items()})
     return scores
 
 
@@ -95,6 +106,11 @@ def run_ood(
         check_ood_spec(spec, root=ood_root)
     dev = resolve_device(device)
     config, vje = load_run(run, checkpoint, dev)
+    if not isinstance(vje, VJE) and (posterior_samples > 0 or tta_views > 0):
+        raise ValueError(
+            f"posterior samples and --tta score VJE's likelihood; the run's method {config.method!r} has "
+            "none (its scores are the feature-space ones)"
+        )
     if data_dir is not None:
         config = dataclasses.replace(config, data_dir=data_dir)
     if skip_unreadable is not None:
@@ -167,19 +183,28 @@ def markdown_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-def reading(results: dict[str, dict[str, dict[str, float]]], score: str = REPORTED_SCORE) -> str:
-    """One line under :func:`markdown_table`: which score to trust (``score``, the likelihood score
-    the one-class tables report) and the baseline it must beat (raw-pixel kNN), per OOD set."""
+def reading(results: dict[str, dict[str, dict[str, float]]], score: str | None = None) -> str:
+    """One line under :func:`markdown_table`: which score to trust (``score``, default the likelihood
+    score the one-class tables report, or kNN distance on z for a method without a likelihood) and
+    the baselines it must beat, per OOD set: the training-free raw-pixel kNN and the strongest of
+    the feature-space baselines on the same model."""
     verdicts = []
     for spec, per_score in results.items():
-        if score not in per_score or "knn_raw_pixels" not in per_score:
+        mine_name = score or (REPORTED_SCORE if REPORTED_SCORE in per_score else REPORTED_FEATURE_SCORE)
+        others = [n for n in BASELINE_SCORES if n in per_score and n != mine_name]
+        if mine_name not in per_score or not others:
             continue
-        mine, base = per_score[score]["auroc"], per_score["knn_raw_pixels"]["auroc"]
-        verdicts.append(f"{spec} {mine:.3f} vs {base:.3f} ({'beats it' if mine > base else 'does not'})")
+        best = max(others, key=lambda n: per_score[n]["auroc"])
+        mine, base = per_score[mine_name]["auroc"], per_score[best]["auroc"]
+        verdicts.append(
+            f"{spec}: {mine_name} {mine:.3f} vs strongest baseline {best} {base:.3f} "
+            f"({'beats it' if mine > base else 'does not'})"
+        )
     line = (
-        f"reading: AUROC 0.5 = chance, 1 = perfect separation; read {score} (the likelihood score "
-        "the one-class tables report, docs/scoring.md), and trust it only where it beats the "
-        "training-free raw-pixel kNN (knn_raw_pixels, the last column)"
+        "reading: AUROC 0.5 = chance, 1 = perfect separation; read residual (the likelihood score "
+        "the one-class tables report, docs/scoring.md; knn_z for a method without a likelihood), and "
+        "trust it only where it beats the baselines (knn_raw_pixels needs no training; knn_*, "
+        "mahalanobis_*, inverse_norm_* read the same model's features)"
     )
     return line + (": " + "; ".join(verdicts) if verdicts else "") + "."
 

@@ -138,7 +138,15 @@ def test_score_cli_with_synthetic_shifts(tmp_path, capsys):
         assert set(metrics) == {"auroc", "aupr_out", "aupr_in", "fpr95"}
         assert all(0 <= v <= 1 for v in metrics.values())
     assert "joint_tta1" in results["invert"] and (out / "figures" / "roc_invert.png").is_file()
-    for name in ("mixture", "aggregate", "knn_raw_pixels", "knn_z"):  # the bank's scores and baselines
+    for name in (
+        "mixture",
+        "aggregate",
+        "knn_raw_pixels",
+        "knn_z",
+        "knn_mu",
+        "mahalanobis_z",
+        "inverse_norm_z",
+    ):
         assert name in results["invert"]
     printed = capsys.readouterr().out
     assert "AUROC - raw-pixel kNN" in printed and "| knn_raw_pixels |" in printed
@@ -257,17 +265,59 @@ def test_score_checks_every_ood_name_before_loading_the_model(tmp_path, monkeypa
         protocol.run_ood(tmp_path, ["gaussian_noise", "nosuchset"])
 
 
-def test_score_reading_names_the_score_to_trust_and_its_baseline():
+def test_score_reading_names_the_score_to_trust_and_its_strongest_baseline():
     from pyro_vje.protocols.ood import reading
 
     def m(auroc):
         return {"auroc": auroc, "aupr_out": 0.5, "aupr_in": 0.5, "fpr95": 0.5}
 
     results = {
-        "invert": {"residual": m(0.91), "joint": m(0.7), "knn_raw_pixels": m(0.75)},
-        "blur": {"residual": m(0.51), "joint": m(0.6), "knn_raw_pixels": m(0.62)},
+        "invert": {"residual": m(0.91), "joint": m(0.7), "knn_raw_pixels": m(0.75), "knn_z": m(0.8)},
+        "blur": {"residual": m(0.51), "joint": m(0.6), "knn_raw_pixels": m(0.62), "mahalanobis_z": m(0.4)},
     }
     line = reading(results)
     assert line.startswith("reading: ") and "\n" not in line
     assert "read residual" in line and "knn_raw_pixels" in line
-    assert "invert 0.910 vs 0.750 (beats it)" in line and "blur 0.510 vs 0.620 (does not)" in line
+    # the strongest baseline per set: knn_z on invert, raw pixels on blur (joint is not a baseline)
+    assert "invert: residual 0.910 vs strongest baseline knn_z 0.800 (beats it)" in line
+    assert "blur: residual 0.510 vs strongest baseline knn_raw_pixels 0.620 (does not)" in line
+    # a method without a likelihood is read by kNN distance on its z
+    line = reading({"invert": {"knn_z": m(0.7), "mahalanobis_z": m(0.9), "knn_raw_pixels": m(0.6)}})
+    assert "invert: knn_z 0.700 vs strongest baseline mahalanobis_z 0.900 (does not)" in line
+
+
+def test_table_prints_the_strongest_baseline_next_to_each_score():
+    from pyro_vje.protocols.one_class import reading as oc_reading
+
+    results = summarize(
+        {
+            "a": {"residual": 0.9, "knn_raw_pixels": 0.6, "knn_z": 0.8, "mahalanobis_z": 0.7},
+            "b": {"residual": 0.6, "knn_raw_pixels": 0.6, "knn_z": 0.8, "mahalanobis_z": 0.9},
+        }
+    )
+    table = markdown_table(results)  # residual reported; strongest baseline: knn_z (0.8, first of a tie)
+    assert "vs strongest baseline knn_z" in table
+    assert "| **residual** (reported) | 0.900 | 0.600 | 0.750 ± 0.150 | 1/2, +0.150 | 1/2, -0.050 |" in table
+    assert "knn_z (0.800): does not beat it" in oc_reading(results)
+
+
+def test_one_class_and_score_for_a_method_without_a_likelihood(tmp_path, capsys):
+    """SimSiam one-class on digits: the preset's VJE settings are left out, the scores are the
+    feature-space ones (knn_z reported), and VJE-only options are refused naming the method."""
+    out = tmp_path / "oc"
+    args = ["one-class", "--method", "simsiam", "--classes", "0", "--out", str(out)]
+    assert main([*args, *[a for a in TINY if a not in ("--hidden", "16")]]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"knn_raw_pixels", "knn_z", "mahalanobis_z", "inverse_norm_z"}
+    printed = capsys.readouterr().out
+    assert "**knn_z** (reported)" in printed and "reading: the reported score knn_z" in printed
+    assert main([*args[:-1], str(tmp_path / "x"), "--tta", "1", *TINY[:-2]]) == 2
+    assert "method 'simsiam' has none" in capsys.readouterr().err
+    # pyro-vje score on the class's run: feature-space baselines only, and --tta refused
+    run = out / "class-0"
+    ood = ["score", str(run), "--ood", "invert", "--limit", "60", "--no-progress"]
+    assert main([*ood, "--out", str(tmp_path / "ood")]) == 0
+    scores = json.loads((tmp_path / "ood" / "ood.json").read_text())["invert"]
+    assert set(scores) == {"knn_raw_pixels", "knn_z", "mahalanobis_z", "inverse_norm_z"}
+    assert main([*ood, "--tta", "1"]) == 2
+    assert "has none" in capsys.readouterr().err

@@ -110,6 +110,23 @@ def test_cifar_cpu_one_class_config_matches_its_preset():  # the yaml and the pr
     assert values["method"] == "vje" and values["arch"] == "small_cnn" and values["freeze_encoder"] is True
 
 
+def test_fashion_mnist_one_class_config_matches_its_preset_and_the_cli_starts_from_it():
+    from pyro_vje.cli import _protocol_values
+    from pyro_vje.protocols.presets import FASHION_ONE_CLASS
+
+    values = load_config(CONFIGS / "oneclass_fashion_mnist.yaml").to_dict()
+    assert {k: values[k] for k in FASHION_ONE_CLASS} == FASHION_ONE_CLASS
+    for dataset in ("fashion-mnist", "mnist"):
+        merged = _protocol_values({}, {"dataset": dataset})
+        assert {k: merged[k] for k in FASHION_ONE_CLASS} == FASHION_ONE_CLASS
+    # another method keeps the preset's budget and drops VJE's settings and its frozen encoder
+    merged = _protocol_values({}, {"dataset": "fashion-mnist", "method": "simsiam"})
+    assert merged["epochs"] == FASHION_ONE_CLASS["epochs"] and merged["width"] == 16
+    assert not {"beta", "df", "hidden", "freeze_encoder", "norm"} & set(merged)
+    config = config_from_dict(merged)
+    assert config.freeze_encoder is False and config.norm == "batch"  # what oc-simsiam/oc-vicreg ran
+
+
 def test_method_options_belong_to_their_method():
     cfg = TrainConfig(df=math.inf, hidden=16)
     assert isinstance(cfg.options, VJEOptions) and cfg.options.hidden == 16 and math.isinf(cfg.df)
