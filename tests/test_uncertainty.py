@@ -75,3 +75,28 @@ def test_the_uncertainty_help_names_every_corruption(capsys):
         main(["uncertainty", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(name in text for name in CORRUPTIONS)  # the help's list is written by hand: no drift
+
+
+def test_a_validation_run_is_measured_on_its_held_out_images(tmp_path):
+    """A run trained with --validation N is measured on its N held-out training images (the split its
+    evaluation read), never on the test split."""
+    from torchvision import transforms as T
+
+    from pyro_vje.data import dataset_info
+    from pyro_vje.protocols.uncertainty import _unit_images
+    from pyro_vje.training import load_run
+    from pyro_vje.training.loaders import build_eval_sets
+
+    run = tmp_path / "run"
+    assert main(["train", "--validation", "40", "--out", str(run), "--hidden", "16", *TINY]) == 0
+    args = ["uncertainty", str(run), "--limit", "100", "--bank-size", "100", "--severities", "5"]
+    assert main([*args, "--views", "2", "--corruptions", "contrast", "--no-progress"]) == 0
+    assert json.loads((run / "uncertainty" / "uncertainty.json").read_text())["n_test"] == 40
+    config, _ = load_run(run)
+    info = dataset_info(config.dataset, count_classes=False)
+    x, labels = _unit_images(config, info, info.image_size, 100, 0)
+    held_out = build_eval_sets(config)[1]  # what the run evaluated on: the held-out images
+    want = torch.stack([held_out[i][0] for i in range(len(held_out))])
+    got = T.Normalize(info.mean, info.std)(x)
+    key = lambda t: t.flatten(1).sum(1).sort().values  # the same images, in any order  # noqa: E731
+    torch.testing.assert_close(key(got), key(want))

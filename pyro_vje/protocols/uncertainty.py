@@ -45,7 +45,7 @@ from ..evaluation.uncertainty_metrics import aurc, fraction_higher, r_auroc, ris
 from ..progress import progress_bar
 from ..training.distributed import resolve_device
 from ..training.export import load_run
-from ..training.loaders import build_eval_sets, test_split_name
+from ..training.loaders import build_eval_sets, test_split_name, validation_indices
 from ..training.logger import json_safe
 from ..training.rundir import atomic_write_json, check_out_path
 from ..uncertainty import uncertainty_scalars
@@ -87,13 +87,20 @@ class UncertaintySettings:
 
 
 def _unit_images(config, info, size: int, limit: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``limit`` class-balanced test images as float ``(N, C, H, W)`` in [0, 1], and their labels."""
+    """``limit`` class-balanced evaluation images as float ``(N, C, H, W)`` in [0, 1], and their
+    labels: from the test split, or from the held-out training images of a ``validation`` run
+    (what its evaluation read: a study on a validation run never touches the test split)."""
     to_unit = T.Compose(ood_transform(info, size).transforms[:-1])  # everything but Normalize
-    split = test_split_name(config.dataset)
+    split = "train" if config.validation is not None else test_split_name(config.dataset)
     common = {"root": config.data_dir, "download": config.download, "skip_unreadable": config.skip_unreadable}
-    labels = dataset_labels(build_dataset(config.dataset, split, transform=None, **common))
-    indices = subset_indices(labels, min(limit, len(labels)), seed, balanced=True)
-    ds = build_dataset(config.dataset, split, transform=to_unit, indices=indices, **common)
+    labels = np.asarray(dataset_labels(build_dataset(config.dataset, split, transform=None, **common)))
+    pool = (
+        validation_indices(labels, config.validation)
+        if config.validation is not None
+        else np.arange(len(labels))
+    )
+    picked = subset_indices(labels[pool], min(limit, len(pool)), seed, balanced=True)
+    ds = build_dataset(config.dataset, split, transform=to_unit, indices=pool[picked], **common)
     xs, ys = zip(*(ds[i] for i in range(len(ds))))
     return torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in xs]), torch.as_tensor(ys).long()
 

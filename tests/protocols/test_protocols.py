@@ -321,3 +321,23 @@ def test_one_class_and_score_for_a_method_without_a_likelihood(tmp_path, capsys)
     assert set(scores) == {"knn_raw_pixels", "knn_z", "mahalanobis_z", "inverse_norm_z"}
     assert main([*ood, "--tta", "1"]) == 2
     assert "has none" in capsys.readouterr().err
+
+
+def test_a_fashion_mnist_run_scores_mnist_as_ood(tmp_path, capsys):
+    """--ood mnist reads torchvision's MNIST files (IDX files written here) for a Fashion-MNIST run."""
+    from tests.data.test_mnist_family import SHARED_FASHION, write_idx
+
+    if not (SHARED_FASHION / "FashionMNIST/raw").is_dir():
+        pytest.skip(f"shared Fashion-MNIST folder not found at {SHARED_FASHION}")
+    rng = np.random.default_rng(0)
+    images = {s: rng.integers(0, 256, (30, 28, 28), dtype=np.uint8) for s in ("train", "test")}
+    write_idx(tmp_path / "ood", "MNIST", images, {s: np.arange(30) % 10 for s in images})
+    run = tmp_path / "run"
+    data = ["--dataset", "fashion-mnist", "--data-dir", str(SHARED_FASHION), "--subset", "256"]
+    assert main(["train", *data, "--eval-subset", "100", "--out", str(run), *TINY]) == 0
+    out = tmp_path / "ood-out"
+    args = ["score", str(run), "--ood", "mnist", "--ood-root", str(tmp_path / "ood"), "--limit", "30"]
+    assert main([*args, "--bank-size", "100", "--out", str(out), "--no-progress"]) == 0
+    scores = json.loads((out / "ood.json").read_text())["mnist"]
+    assert {"residual", "joint", "knn_raw_pixels", "knn_z", "mahalanobis_z", "inverse_norm_z"} <= set(scores)
+    assert "mnist: residual" in capsys.readouterr().out
