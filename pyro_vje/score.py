@@ -33,7 +33,7 @@ Two choices the paper leaves open, both available:
 
 :func:`score_features` scores already extracted features
 (:func:`pyro_vje.evaluation.extract_features`), and :func:`score_split` computes every score
-of a split (the five above, optionally posterior samples and TTA) from one pass over its
+of a split (the six above, optionally posterior samples and TTA) from one pass over its
 images: what the one-class and OOD protocols call. Metrics of the scores (AUROC, AUPR,
 FPR@95) are in :mod:`pyro_vje.evaluation.metrics`.
 
@@ -595,7 +595,7 @@ def score_split(
 ) -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor]]:
     """Every score of one split, from one pass of the encoder over its images.
 
-    Returns ``(scores, features)``: ``scores`` holds the five :data:`SCORES` (posterior
+    Returns ``(scores, features)``: ``scores`` holds the six :data:`SCORES` (posterior
     mean), ``joint_samples<K>`` (the joint score averaged over ``K = posterior_samples``
     posterior draws, seeded with ``seed``) when ``K > 0``, and ``joint_tta<V>``
     (:func:`tta_score` over ``V = tta_views`` passes of ``tta_loader``, a loader of view
