@@ -48,6 +48,45 @@ from .presets import BN_STATS, CIFAR_CPU_ONE_CLASS, DIGITS_ONE_CLASS, PAPER_ONE_
 log = logging.getLogger("pyro_vje")
 
 
+def scores_against_bank(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    bank: dict[str, torch.Tensor],
+    device: torch.device,
+    *,
+    knn_k: int = 5,
+    posterior_samples: int = 0,
+    tta_loader: DataLoader | None = None,
+    tta_views: int = 0,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor]]:
+    """Every score of ``loader``'s images from one encoder pass, and their features (with pixels):
+    for VJE the likelihood and posterior scores and the class scores against ``bank``; for every
+    method the training-free raw-pixel kNN and the feature-space baselines against ``bank``
+    (what the one-class and OOD protocols both report)."""
+    if isinstance(model, VJE):
+        scores, feats = scoring.score_split(
+            model,
+            loader,
+            device=device,
+            posterior_samples=posterior_samples,
+            tta_loader=tta_loader,
+            tta_views=tta_views,
+            seed=seed,
+            keep_pixels=True,
+            progress=progress,
+        )
+        scores.update({k: v.numpy() for k, v in scoring.class_scores(model, feats, bank).items()})
+    else:
+        scores = {}
+        feats = extract_features(model, loader, device, keep_pixels=True, progress=progress)
+    # kNN distance on raw pixels (no training), then the feature-space baselines on z (and mu)
+    scores["knn_raw_pixels"] = knn_distance(bank["pixels"], feats["pixels"], knn_k).numpy()
+    scores.update({k: v.numpy() for k, v in feature_scores(bank, feats, k=knn_k).items()})
+    return scores, feats
+
+
 def score_class(
     model: torch.nn.Module,
     data: RunData,
@@ -76,25 +115,18 @@ def score_class(
         reestimate_batchnorm(model, data.bank_loader, device=device, forward=model.encoder)
     model.eval()
     bank = extract_features(model, data.bank_loader, device, keep_pixels=True)
-    if isinstance(model, VJE):  # one pass over the test split: every score, z for kNN, pixels
-        scores, test = scoring.score_split(
-            model,
-            data.test_loader,
-            device=device,
-            posterior_samples=posterior_samples,
-            tta_loader=tta_loader,
-            tta_views=tta_views,
-            seed=seed,
-            keep_pixels=True,
-            progress=progress,
-        )
-        scores.update({k: v.numpy() for k, v in scoring.class_scores(model, test, bank).items()})
-    else:
-        scores = {}
-        test = extract_features(model, data.test_loader, device, keep_pixels=True, progress=progress)
-    # kNN distance on raw pixels (no training), then the feature-space baselines on z (and mu)
-    scores["knn_raw_pixels"] = knn_distance(bank["pixels"], test["pixels"], knn_k).numpy()
-    scores.update({k: v.numpy() for k, v in feature_scores(bank, test, k=knn_k).items()})
+    scores, test = scores_against_bank(
+        model,
+        data.test_loader,
+        bank,
+        device,
+        knn_k=knn_k,
+        posterior_samples=posterior_samples,
+        tta_loader=tta_loader,
+        tta_views=tta_views,
+        seed=seed,
+        progress=progress,
+    )
     arrays = {f"score_{k}": v for k, v in scores.items()}
     arrays["labels"] = test["labels"].numpy()
     if "scale" in test:
@@ -437,6 +469,7 @@ __all__ = [  # noqa: RUF022
     "run_class",
     "run_one_class",
     "score_class",
+    "scores_against_bank",
     "strongest_baseline",
     "summarize",
 ]

@@ -20,13 +20,10 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from .. import score as scoring
 from ..data import TwoViews, dataset_info, narrow, subset_indices, train_transform
 from ..data.ood import build_ood_dataset, check_ood_spec, ood_train_transform, ood_transform
 from ..evaluation.batchnorm import reestimate_batchnorm
-from ..evaluation.feature_scores import feature_scores
 from ..evaluation.features import extract_features
-from ..evaluation.knn import knn_distance
 from ..evaluation.metrics import ood_metrics
 from ..model import VJE
 from ..training.distributed import resolve_device
@@ -34,7 +31,7 @@ from ..training.export import load_run
 from ..training.loaders import build_eval_sets
 from ..training.logger import json_safe
 from ..training.rundir import atomic_write_json
-from .one_class import BASELINE_SCORES, REPORTED_FEATURE_SCORE, REPORTED_SCORE
+from .one_class import BASELINE_SCORES, REPORTED_FEATURE_SCORE, REPORTED_SCORE, scores_against_bank
 
 
 def _limit(ds: Dataset | None, n: int | None, seed: int) -> Dataset | None:
@@ -51,25 +48,17 @@ def _loader(ds: Dataset | None) -> DataLoader | None:
 def _scores(
     model, ds: Dataset, device, bank, *, posterior_samples: int, tta_views: int, tta_set, progress: bool
 ) -> dict[str, np.ndarray]:
-    """Every score of ``ds``: VJE's likelihood, posterior and class scores (VJE only), the
-    training-free raw-pixel kNN and the feature-space baselines of the same model."""
-    if isinstance(model, VJE):
-        scores, feats = scoring.score_split(
-            model,
-            _loader(ds),
-            device=device,
-            posterior_samples=posterior_samples,
-            tta_loader=_loader(tta_set),
-            tta_views=tta_views,
-            keep_pixels=True,
-            progress=progress,
-        )
-        scores.update({k: v.numpy() for k, v in scoring.class_scores(model, feats, bank).items()})
-    else:
-        scores = {}
-        feats = extract_features(model, _loader(ds), device, keep_pixels=True, progress=progress)
-    scores["knn_raw_pixels"] = knn_distance(bank["pixels"], feats["pixels"], 5).numpy()
-    scores.update({k: v.numpy() for k, v in feature_scores(bank, feats, k=5).items()})
+    """Every score of ``ds`` (:func:`~pyro_vje.protocols.one_class.scores_against_bank`, k = 5)."""
+    scores, _ = scores_against_bank(
+        model,
+        _loader(ds),
+        bank,
+        device,
+        posterior_samples=posterior_samples,
+        tta_loader=_loader(tta_set),
+        tta_views=tta_views,
+        progress=progress,
+    )
     return scores
 
 
