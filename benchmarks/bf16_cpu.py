@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
+from pyro_vje.methods.build import module_local_params
 from pyro_vje.model import VJE, InferenceNetwork
 from pyro_vje.networks import build_encoder
-from pyro_vje.training.methods import module_local_params
 from pyro_vje.training.precision import cpu_bf16_native
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

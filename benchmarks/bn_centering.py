@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.one_class_study import auroc_pair, bank_bn, build_model, encode, load_splits  # noqa: E402
 from benchmarks.provenance import provenance  # noqa: E402
 from pyro_vje.evaluation.knn import knn_distance  # noqa: E402
-from pyro_vje.training.methods import module_local_params  # noqa: E402
+from pyro_vje.methods.build import module_local_params  # noqa: E402
 
 
 def direction_concentration(z: torch.Tensor) -> float:

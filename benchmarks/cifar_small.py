@@ -21,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
+from pyro_vje.runs import read_metrics
 from pyro_vje.training import TrainConfig, resolve_device, train
-from pyro_vje.training.logger import read_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance  # noqa: E402  (benchmarks/provenance.py)

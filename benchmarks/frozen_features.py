@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bn_centering import knn_aurocs  # noqa: E402
 from benchmarks.one_class_study import load_splits  # noqa: E402
 from benchmarks.provenance import provenance  # noqa: E402
+from pyro_vje.methods.build import module_local_params  # noqa: E402
 from pyro_vje.networks.encoders import NORMS, SmallCNN  # noqa: E402
-from pyro_vje.training.methods import module_local_params  # noqa: E402
 
 
 @torch.no_grad()

@@ -59,11 +59,11 @@ from pyro_vje.data.transforms import moco_v2_transform
 from pyro_vje.distributions import PolarStudentT
 from pyro_vje.evaluation.knn import knn_distance
 from pyro_vje.evaluation.metrics import auroc
+from pyro_vje.methods.build import build_backbone, module_local_params
 from pyro_vje.model import VJE
 from pyro_vje.networks import InferenceNetwork
 from pyro_vje.networks.encoders import NORMS
 from pyro_vje.training import TrainConfig, lr_at, scaled_lr
-from pyro_vje.training.methods import build_backbone, module_local_params
 
 
 # ----------------------------------------------------------------------------- sphere normalizer

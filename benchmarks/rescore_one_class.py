@@ -25,11 +25,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.provenance import provenance  # noqa: E402
+from pyro_vje.methods.build import module_local_params  # noqa: E402
 from pyro_vje.protocols.one_class import class_aurocs, markdown_table, score_class, summarize  # noqa: E402
+from pyro_vje.runs import load_run  # noqa: E402
 from pyro_vje.training.distributed import DistInfo  # noqa: E402
-from pyro_vje.training.export import load_run  # noqa: E402
 from pyro_vje.training.loaders import build_run_data  # noqa: E402
-from pyro_vje.training.methods import module_local_params  # noqa: E402
 
 
 def rescore(run: Path, bn_stats: str, knn_k: int) -> dict[str, dict[str, float]]:

@@ -31,10 +31,10 @@ from pathlib import Path
 import pyro
 import torch
 
+from pyro_vje.methods.build import module_local_params
 from pyro_vje.model import VJE, InferenceNetwork
 from pyro_vje.networks import build_encoder
 from pyro_vje.reference import vje_loss
-from pyro_vje.training.methods import module_local_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance  # noqa: E402  (benchmarks/provenance.py)

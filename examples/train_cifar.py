@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if not any(a.startswith("--num-workers") for a in argv):
-        from pyro_vje.training.config import load_config_file
+        from pyro_vje.config import load_config_file
 
         workers = load_config_file(CONFIG).get("num_workers", 0)
         argv += ["--num-workers", str(min(workers, available_cores()))]

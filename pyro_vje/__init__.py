@@ -1,9 +1,13 @@
 """pyro_vje — Variational Joint Embedding as a probabilistic program in Pyro.
 
-Layout, as the paper reads: :mod:`~pyro_vje.distributions` (the likelihood,
-Section 4) -> :mod:`~pyro_vje.model` (model/guide and ELBO, Section 4.4) ->
-:mod:`~pyro_vje.networks` (encoders, inference network) -> :mod:`~pyro_vje.data`
--> :mod:`~pyro_vje.training` -> :mod:`~pyro_vje.evaluation`.
+Layout, as the paper reads, from the ground up (each imports only what stands before it):
+:mod:`~pyro_vje.distributions` (the likelihood, Section 4) and :mod:`~pyro_vje.networks`
+(encoders, inference network) -> :mod:`~pyro_vje.model` (model/guide and ELBO, Section 4.4),
+:mod:`~pyro_vje.data` and :mod:`~pyro_vje.evaluation` (kNN, linear probe, diagnostics) ->
+:mod:`~pyro_vje.methods` (VJE and the methods it is compared with, one registry) and
+:mod:`~pyro_vje.score` (Eq. 39 and the other scores) -> :mod:`~pyro_vje.config` (a run's
+settings) -> :mod:`~pyro_vje.runs` (run directories) -> :mod:`~pyro_vje.training` ->
+:mod:`~pyro_vje.protocols` (one-class, OOD, uncertainty, compare, sweep) -> :mod:`~pyro_vje.cli`.
 
 The names below are imported on first use (PEP 562), so that ``pyro-vje --help``
 answers without importing torch. Importing the package first sets OpenMP's passive wait

@@ -19,6 +19,15 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from .config import (
+    GROUPS,
+    TrainConfig,
+    config_from_dict,
+    known_keys,
+    load_config_file,
+)
+from .methods.registry import METHODS
+
 # Light imports only (no torch): ``pyro-vje --help`` must answer at once. Each command
 # imports what it needs when it runs.
 from .protocols.presets import (
@@ -28,14 +37,6 @@ from .protocols.presets import (
     PAPER_BETAS,
     PAPER_DFS,
     one_class_preset,
-)
-from .training.config import (
-    GROUPS,
-    METHOD_OPTIONS,
-    TrainConfig,
-    config_from_dict,
-    known_keys,
-    load_config_file,
 )
 
 
@@ -54,7 +55,7 @@ def _config_settings() -> dict[str, list[tuple[dataclasses.Field, Any]]]:
     """Every flat config key as (field, type hint), by CLI section, in the order of the fields.
 
     The shared settings come from :class:`TrainConfig`, each method's own options from
-    its registered :class:`~pyro_vje.training.config.MethodOptions` (a key two methods
+    its :class:`~pyro_vje.methods.MethodOptions` in :data:`~pyro_vje.methods.METHODS` (a key two methods
     share gets one flag).
     """
     sections: dict[str, list[tuple[dataclasses.Field, Any]]] = {group: [] for group in GROUPS}
@@ -69,8 +70,8 @@ def _config_settings() -> dict[str, list[tuple[dataclasses.Field, Any]]]:
             sections.setdefault(group_of(f), []).append((f, hints[f.name]))
 
     add(TrainConfig, lambda f: f.metadata["group"])
-    for name, options in METHOD_OPTIONS.items():
-        add(options, lambda f, options=options, name=name: options.group or f"{name} options")
+    for name, entry in METHODS.items():
+        add(entry.options, lambda f, options=entry.options, name=name: options.group or f"{name} options")
     return sections
 
 
@@ -88,6 +89,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any] 
             value = defaults.get(f.name, f.default)
             shown = "inf" if isinstance(value, float) and math.isinf(value) else value
             help_text = f.metadata["help"]
+            if f.name == "method":  # the registry's names, never a list written here
+                help_text += ": " + ", ".join(METHODS)
             if value is not None or not _SAYS_ITS_DEFAULT.search(help_text):
                 help_text += f" (default: {shown})"
             kind = ([a for a in typing.get_args(hint) if a is not type(None)] or [hint])[0]
@@ -115,7 +118,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     if args.resume:
         if not args.out:
             raise ValueError("--resume needs --out RUN_DIR (the run to continue)")
-        from .training.rundir import read_run_config
+        from .runs import read_run_config
 
         values.update(read_run_config(args.out))
     elif args.config:
@@ -133,7 +136,8 @@ def _protocol_values(values: dict[str, Any], flags: dict[str, Any]) -> dict[str,
     every method, which trains its whole encoder."""
     dataset = flags.get("dataset", values.get("dataset", TrainConfig.dataset))
     method = flags.get("method", values.get("method", TrainConfig.method))
-    known = set(known_keys(method)) - (set(LIKELIHOOD_ONLY_SETTINGS) if method != "vje" else set())
+    likelihood = method in METHODS and METHODS[method].likelihood
+    known = set(known_keys(method)) - (set() if likelihood else set(LIKELIHOOD_ONLY_SETTINGS))
     preset = {k: v for k, v in one_class_preset(dataset).items() if k in known}
     merged = {**preset, **values, **flags}
     merged.pop("normal_class", None)
@@ -232,7 +236,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .protocols.ood import markdown_table, reading, run_ood
+    from .protocols.ood_detection import markdown_table, reading, run_ood
 
     results = run_ood(
         args.run,
@@ -324,7 +328,7 @@ def _cmd_uncertainty(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_data(args: argparse.Namespace) -> int:
-    from .data.check import image_paths, scan_images
+    from .data.unreadable import image_paths, scan_images
 
     unreadable = 0
     for root in args.folders:
@@ -339,7 +343,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def _print_results(results: dict[str, Any], method: str = "vje", dataset: str = "digits") -> None:
-    name = "VJE" if method == "vje" else method
+    name = METHODS[method].title if method in METHODS else method
     rows = [
         ("knn_raw_pixels", "raw pixels (no training)"),
         ("knn_z_random_init", "random-init encoder z"),
@@ -420,7 +424,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
-    from .training import evaluate_method, load_run, resolve_device
+    from .runs import load_run
+    from .training import evaluate_method, resolve_device
     from .training.loaders import build_eval_sets
 
     device = resolve_device(args.device)
@@ -457,7 +462,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from .training import embed_dataset, export_backbone, load_run, resolve_device, save_npz
+    from .runs import embed_dataset, export_backbone, load_run, save_npz
+    from .training import resolve_device
 
     device = resolve_device(args.device)
     config, method = load_run(args.run, args.checkpoint, device)
@@ -524,18 +530,50 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(command: str | None = None, argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The ``pyro-vje`` parser. ``command``: the subcommand that will run (its help text is
-    the full one; the others skip what would import torch); ``argv``: for ``--help``'s defaults."""
-    argv = argv or []
-    shown = _help_defaults(command, argv) if command and {"-h", "--help"} & set(argv) else {}
-    parser = _Parser(
-        prog="pyro-vje",
-        description="Variational Joint Embedding in Pyro: train, evaluate and embed.",
-        epilog="Run 'pyro-vje COMMAND --help' for a command's options.",
+def _run_args(q: argparse.ArgumentParser) -> None:
+    """What every command on a finished run takes: the run, its checkpoint, data, device."""
+    q.add_argument("run", help="run directory (or a checkpoint file)")
+    q.add_argument(
+        "--checkpoint",
+        default="last",
+        choices=("best", "last"),
+        help="last (the final weights, what the paper reports) or best (highest kNN of z on the "
+        "evaluation split during training: a monitoring aid, biased as a test figure)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    q.add_argument("--data-dir", help="data folder (default: the run's)")
+    q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    q.add_argument("--num-workers", type=int, default=0, help="data-loading processes")
+    q.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+
+def _scoring_args(p: argparse.ArgumentParser) -> None:
+    """The likelihood's extra scores (VJE): posterior samples and test-time augmentation."""
+    p.add_argument(
+        "--posterior-samples",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also score joint NLL averaged over K posterior samples (default: posterior mean only)",
+    )
+    p.add_argument(
+        "--tta",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also score the cross-view NLL averaged over K augmented view pairs",
+    )
+
+
+def _protocol_args(p: argparse.ArgumentParser, shown: dict[str, Any] | None) -> None:
+    """What one-class and sweep share: a config file, the classes, the scores, every train flag."""
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
+    p.add_argument("--classes", type=_int_list, metavar="0,1,...", help="normal classes (default: all)")
+    _scoring_args(p)
+    _add_config_flags(p, shown)
+
+
+def _add_train_parser(sub, shown: dict[str, Any] | None) -> None:
+    """``pyro-vje train``: one flag per setting of the config and of every method's options."""
     p = sub.add_parser(
         "train",
         help="train a model (default: VJE on the embedded digits, about two minutes on a CPU)",
@@ -550,30 +588,19 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
     p.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--json", metavar="PATH", help="also write the final results as JSON to PATH")
-    _add_config_flags(p, shown if command == "train" else None)
+    _add_config_flags(p, shown)
     p.set_defaults(func=_cmd_train)
 
-    def run_args(q: argparse.ArgumentParser) -> None:
-        q.add_argument("run", help="run directory (or a checkpoint file)")
-        q.add_argument(
-            "--checkpoint",
-            default="last",
-            choices=("best", "last"),
-            help="last (the final weights, what the paper reports) or best (highest kNN of z on the "
-            "evaluation split during training: a monitoring aid, biased as a test figure)",
-        )
-        q.add_argument("--data-dir", help="data folder (default: the run's)")
-        q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-        q.add_argument("--num-workers", type=int, default=0, help="data-loading processes")
-        q.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+def _add_run_parsers(sub) -> None:
+    """``evaluate`` and ``embed``: commands on a finished run."""
     q = sub.add_parser(
         "evaluate",
         help="kNN and linear-probe accuracy of a trained run",
         description="Weighted kNN (k and temperature from the run) and optionally a linear probe on frozen "
         "features z and mu, plus posterior statistics and collapse diagnostics.",
     )
-    run_args(q)
+    _run_args(q)
     q.add_argument(
         "--linear-probe",
         default="fast",
@@ -591,7 +618,7 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         "training images) without augmentation and write z, mu, scale and labels to an .npz file; "
         "--backbone writes the encoder's weights alone.",
     )
-    run_args(e)
+    _run_args(e)
     e.add_argument("--output", "-o", metavar="FEATURES.npz", help="where to write the features")
     e.add_argument("--split", default="test", help="split to embed: train, test, ... (default: test)")
     e.add_argument("--dataset", help="another data set to embed (default: the run's)")
@@ -606,34 +633,9 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
     e.add_argument("--backbone", metavar="WEIGHTS.pt", help="write the encoder's state_dict here")
     e.set_defaults(func=_cmd_embed)
 
-    if command in (None, "score"):  # the only help text that needs the data modules (torch)
-        from .data.ood import OOD_CHOICES
-    else:
-        OOD_CHOICES = "see pyro-vje score --help"
 
-    def scoring_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--posterior-samples",
-            type=int,
-            default=0,
-            metavar="K",
-            help="also score joint NLL averaged over K posterior samples (default: posterior mean only)",
-        )
-        p.add_argument(
-            "--tta",
-            type=int,
-            default=0,
-            metavar="K",
-            help="also score the cross-view NLL averaged over K augmented view pairs",
-        )
-
-    def protocol_args(p: argparse.ArgumentParser) -> None:
-        """What one-class and sweep share: a config file, the classes, the scores, every train flag."""
-        p.add_argument("--config", metavar="FILE", help="YAML or JSON config file (flags override it)")
-        p.add_argument("--classes", type=_int_list, metavar="0,1,...", help="normal classes (default: all)")
-        scoring_args(p)
-        _add_config_flags(p, shown if command in ("one-class", "sweep") else None)
-
+def _add_protocol_parsers(sub, shown: dict[str, Any] | None) -> None:
+    """``one-class`` and ``sweep``: protocols that train a model per normal class."""
     oc = sub.add_parser(
         "one-class",
         help="one-class anomaly detection: a model per normal class, AUROC per score (paper Table 3)",
@@ -644,7 +646,7 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         "default) a CPU-sized variant (1,500 epochs = 3,000 steps a class, beta 0.1). Rerun the same command "
         "to resume.",
     )
-    protocol_args(oc)
+    _protocol_args(oc, shown)
     oc.add_argument(
         "--bn-stats",
         choices=("clean", "train"),
@@ -680,8 +682,16 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         metavar="NU1,NU2,...",
         help="degrees of freedom (default: the paper's 0.25,0.5,1,2,3,5,10,20)",
     )
-    protocol_args(sw)
+    _protocol_args(sw, shown)
     sw.set_defaults(func=_cmd_sweep)
+
+
+def _add_score_parser(sub, command: str | None) -> None:
+    """``pyro-vje score``: out-of-distribution detection with a finished run."""
+    if command in (None, "score"):  # the only help text that needs the data modules (torch)
+        from .data.ood_sets import OOD_CHOICES
+    else:
+        OOD_CHOICES = "see pyro-vje score --help"
 
     sc = sub.add_parser(
         "score",
@@ -689,7 +699,7 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         description="Score the run's in-distribution test split and each --ood set with every score and "
         f"report AUROC, AUPR and FPR at 95% TPR. OOD sets: {OOD_CHOICES}",
     )
-    run_args(sc)
+    _run_args(sc)
     sc.add_argument(
         "--ood",
         action="append",
@@ -722,11 +732,12 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         "setting; otherwise one stops the scoring with an error naming it)",
     )
     sc.add_argument("--out", metavar="DIR", help="write ood.json, ood.md, scores.npz and figures here")
-    scoring_args(sc)
+    _scoring_args(sc)
     sc.set_defaults(func=_cmd_score)
 
-    _add_uncertainty_parser(sub, run_args)
 
+def _add_check_data_parser(sub) -> None:
+    """``pyro-vje check-data``: the unreadable image files of folders."""
     cd = sub.add_parser(
         "check-data",
         help="list the image files of a folder tree that cannot be read (before a long run)",
@@ -739,6 +750,9 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
     )
     cd.set_defaults(func=_cmd_check_data)
 
+
+def _add_compare_parser(sub) -> None:
+    """``pyro-vje compare``: methods and ablations under one budget."""
     cp = sub.add_parser(
         "compare",
         help="several methods / VJE ablations under one identical budget: compare.json, compare.md, a figure",
@@ -785,6 +799,27 @@ def build_parser(command: str | None = None, argv: list[str] | None = None) -> a
         if action.dest == "out":  # train's --out; here the comparison's folder
             action.help = "comparison directory, as --compare-out (each variant runs in <DIR>/runs/<variant>)"
     cp.set_defaults(func=_cmd_compare)
+
+
+def build_parser(command: str | None = None, argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``pyro-vje`` parser. ``command``: the subcommand that will run (its help text is
+    the full one; the others skip what would import torch); ``argv``: for ``--help``'s defaults."""
+    argv = argv or []
+    shown = _help_defaults(command, argv) if command and {"-h", "--help"} & set(argv) else {}
+    parser = _Parser(
+        prog="pyro-vje",
+        description="Variational Joint Embedding in Pyro: train, evaluate and embed.",
+        epilog="Run 'pyro-vje COMMAND --help' for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_train_parser(sub, shown if command == "train" else None)
+    _add_run_parsers(sub)
+    _add_protocol_parsers(sub, shown if command in ("one-class", "sweep") else None)
+    _add_score_parser(sub, command)
+    _add_uncertainty_parser(sub, _run_args)
+    _add_check_data_parser(sub)
+    _add_compare_parser(sub)
     return parser
 
 
@@ -793,7 +828,7 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv and not argv[0].startswith("-") else ""
     parser = build_parser(command, argv)
     args = parser.parse_args(argv)
-    from .training.methods import module_local_params
+    from .methods.build import module_local_params
 
     try:
         with module_local_params():  # every command: a method's parameters stay in the method

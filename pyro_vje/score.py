@@ -39,7 +39,7 @@ FPR@95) are in :mod:`pyro_vje.evaluation.metrics`.
 
     from pyro_vje import score
     from pyro_vje.evaluation import auroc
-    from pyro_vje.training import load_run
+    from pyro_vje.runs import load_run
     config, vje = load_run("runs/my-run")
     s_in = score.joint(vje, test_images)              # a tensor (N, C, H, W) or a DataLoader
     s_out = score.joint(vje, ood_loader)
@@ -49,7 +49,7 @@ FPR@95) are in :mod:`pyro_vje.evaluation.metrics`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -89,7 +89,7 @@ def _check_model(model) -> VJE:
     if not isinstance(model, VJE):
         raise TypeError(
             f"scoring needs a trained pyro_vje.model.VJE (its likelihood and posterior), got "
-            f"{type(model).__name__}; load one with pyro_vje.training.load_run(run_dir)"
+            f"{type(model).__name__}; load one with pyro_vje.runs.load_run(run_dir)"
         )
     return model
 
@@ -218,6 +218,13 @@ def _check_posteriors(
         )
 
 
+def _in_chunks(score: Callable[..., torch.Tensor], *inputs: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``score`` of ``chunk_size`` rows of the inputs at a time, in float64 (the class scores'
+    (chunk, N, D) intermediates stay small), concatenated in the inputs' floating type."""
+    parts = [score(*chunk) for chunk in zip(*(x.double().split(chunk_size) for x in inputs))]
+    return torch.cat(parts).to(torch.promote_types(inputs[0].dtype, torch.float32))
+
+
 @torch.no_grad()
 def mixture_nll(
     model: VJE,
@@ -249,11 +256,11 @@ def mixture_nll(
     loc, scale = bank_loc.double().unsqueeze(0), bank_scale.double().unsqueeze(0)  # (1, N, D)
     likelihood = model.likelihood(loc, scale)
     log_n = math.log(bank_loc.shape[0])
-    out = [
-        log_n - torch.logsumexp(likelihood.log_prob(chunk.double().unsqueeze(1)), dim=1)  # (c, N) -> (c,)
-        for chunk in z.split(chunk_size)
-    ]
-    return torch.cat(out).to(torch.promote_types(z.dtype, torch.float32))
+
+    def score(z_c: torch.Tensor) -> torch.Tensor:
+        return log_n - torch.logsumexp(likelihood.log_prob(z_c.unsqueeze(1)), dim=1)  # (c, N) -> (c,)
+
+    return _in_chunks(score, z, chunk_size=chunk_size)
 
 
 @torch.no_grad()
@@ -285,12 +292,13 @@ def aggregate_nll(
     _check_posteriors("aggregate_nll", loc, scale, bank_loc, bank_scale)
     mu_b, var_b = bank_loc.double().unsqueeze(0), bank_scale.double().square().unsqueeze(0)  # (1, N, D)
     log_n = math.log(bank_loc.shape[0])
-    out = []
-    for mu, sd in zip(loc.double().split(chunk_size), scale.double().split(chunk_size)):
+
+    def score(mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
         var = var_b + sd.square().unsqueeze(1)  # (c, N, D)
         log_p = -0.5 * ((mu.unsqueeze(1) - mu_b).square() / var + var.log() + _LOG_2PI).sum(-1)
-        out.append(log_n - torch.logsumexp(log_p, dim=1))
-    return torch.cat(out).to(torch.promote_types(loc.dtype, torch.float32))
+        return log_n - torch.logsumexp(log_p, dim=1)
+
+    return _in_chunks(score, loc, scale, chunk_size=chunk_size)
 
 
 @torch.no_grad()
@@ -333,14 +341,15 @@ def aggregate_gaussian_nll(
     centered = mu_b - mean
     cov = centered.T @ centered / mu_b.shape[0] + torch.diag(bank_scale.double().square().mean(0))
     dim = mu_b.shape[1]
-    out = []
-    for mu, sd in zip(loc.double().split(chunk_size), scale.double().split(chunk_size)):
+
+    def score(mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
         chol = torch.linalg.cholesky(cov + torch.diag_embed(sd.square()))  # (c, D, D)
         white = torch.linalg.solve_triangular(chol, (mu - mean).unsqueeze(-1), upper=False)
         maha = white.squeeze(-1).square().sum(-1)
         log_det = 2.0 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
-        out.append(0.5 * (maha + log_det + dim * _LOG_2PI))
-    return torch.cat(out).to(torch.promote_types(loc.dtype, torch.float32))
+        return 0.5 * (maha + log_det + dim * _LOG_2PI)
+
+    return _in_chunks(score, loc, scale, chunk_size=chunk_size)
 
 
 #: scores of an input against a class's posteriors (:func:`class_scores`)

@@ -92,19 +92,20 @@ def test_module_entry_point_help():
 def test_a_registered_methods_options_become_flags_with_their_help():
     from dataclasses import dataclass
 
-    from pyro_vje.training.config import METHOD_OPTIONS, MethodOptions, register_method_options, setting
+    from pyro_vje.methods import METHODS, MethodEntry, MethodOptions, register_method, setting
 
-    @register_method_options("toy")
     @dataclass
     class ToyOptions(MethodOptions):
         temperature: float = setting(0.5, "toy temperature")
 
+    register_method("toy", MethodEntry(ToyOptions, lambda encoder, options: None, "Toy", "a toy"))
     try:
         text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
         assert "toy options:" in text and "--temperature TEMPERATURE" in text
         assert "toy temperature (default: 0.5)" in text
+        assert "self-supervised method: vje, simsiam," in " ".join(text.split()) and "toy" in text
     finally:
-        METHOD_OPTIONS.pop("toy")
+        METHODS.pop("toy")
 
 
 # ------------------------------------------------------------------ issue 10

@@ -224,8 +224,8 @@ def test_score_split_reads_the_split_once_and_agrees_with_score():
 
 def test_inputs_are_checked_against_the_runs_data(tmp_path):
     """Issue 10 item 11: wrong channels, dtype, size or NaN pixels say what the run expects."""
+    from pyro_vje.methods.build import build_method
     from pyro_vje.training import TrainConfig
-    from pyro_vje.training.methods import build_method
 
     torch.manual_seed(0)
     vje = build_method(TrainConfig(hidden=8).validate(), 1, 8).eval()  # the digits run: (N, 1, 8, 8)

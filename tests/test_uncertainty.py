@@ -84,7 +84,7 @@ def test_a_validation_run_is_measured_on_its_held_out_images(tmp_path):
 
     from pyro_vje.data import dataset_info
     from pyro_vje.protocols.uncertainty import _unit_images
-    from pyro_vje.training import load_run
+    from pyro_vje.runs import load_run
     from pyro_vje.training.loaders import build_eval_sets
 
     run = tmp_path / "run"

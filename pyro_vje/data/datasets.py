@@ -41,8 +41,8 @@ from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..progress import progress_bar
-from .check import load_image, readable_samples, warn_skipped
 from .digits import load_digits_split
+from .unreadable import load_image, readable_samples, warn_skipped
 
 log = logging.getLogger("pyro_vje")
 
@@ -313,8 +313,8 @@ def build_dataset(
         indices: keep only these images, in this order, before anything is decoded
             (e.g. from :func:`~pyro_vje.data.subset.balanced_subset_indices`).
         skip_unreadable: image folders only: leave out the (selected) files PIL cannot read,
-            logging how many (:mod:`~pyro_vje.data.check`); otherwise reading one raises
-            :class:`~pyro_vje.data.check.UnreadableImageError` naming it.
+            logging how many (:mod:`~pyro_vje.data.unreadable`); otherwise reading one raises
+            :class:`~pyro_vje.data.unreadable.UnreadableImageError` naming it.
 
     The result keeps its class's ``classes`` and labels (``targets``, STL-10: ``labels``);
     :func:`dataset_labels` reads them without decoding images.
@@ -454,7 +454,7 @@ def keep_samples(ds: Dataset, samples: Sequence[tuple[str, int]]) -> None:
 
 def drop_unreadable(ds: Dataset, folder: Path, what: str, name: str) -> None:
     """Leave out the files of ``ds`` that PIL cannot read, saying so as ``what``
-    (:func:`~pyro_vje.data.check.warn_skipped`); an error naming ``name`` if none is left."""
+    (:func:`~pyro_vje.data.unreadable.warn_skipped`); an error naming ``name`` if none is left."""
     kept, dropped = readable_samples(ds.samples)  # type: ignore[attr-defined]
     keep_samples(ds, kept)
     warn_skipped(what, folder, dropped)

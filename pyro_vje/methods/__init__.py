@@ -1,21 +1,23 @@
-"""The baselines of issue 8, each a two-view method with its own options (docs/methods.md).
+"""Every trainable method, VJE first: one module each, one registry entry each.
 
-Every method is an ``nn.Module`` with the trainer's interface
-(:mod:`pyro_vje.training.methods`): ``encoder``, ``training_loss(x1, x2) -> (loss, terms)``
-and ``features(x) -> {"z": ..., ...}``, built from an encoder with ``.dim`` and an
-options dataclass that belongs to the method:
+:data:`METHODS` (:mod:`.registry`) maps a method's name to its options dataclass
+(:mod:`.options`), its builder and what it is; ``pyro-vje train --method NAME``,
+``pyro-vje compare`` and the command line's flags read it:
 
-* :class:`SimSiam` (:mod:`.simsiam`) — negative cosine with predictor and stop-gradient;
-* :class:`VICReg` (:mod:`.vicreg`) — variance / invariance / covariance;
-* :class:`VSimSiam` (:mod:`.vsimsiam`) — Power Spherical likelihood + KL to uniform;
-* :class:`VCL` (:mod:`.vcl`) — projected-normal posterior, InfoNCE, KL bound to uniform;
-* :class:`GJE` (:mod:`.gje`) — Gaussian (mixture) joint embeddings;
-* :class:`Supervised` (:mod:`.supervised`) — the same encoder trained with labels (a ceiling).
+* ``vje`` (:mod:`.vje`) — Variational Joint Embedding (the model itself: :mod:`pyro_vje.model`);
+* ``simsiam`` (:mod:`.simsiam`) — negative cosine with predictor and stop-gradient;
+* ``vicreg`` (:mod:`.vicreg`) — variance / invariance / covariance;
+* ``vsimsiam`` (:mod:`.vsimsiam`) — Power Spherical likelihood + KL to uniform;
+* ``vcl`` (:mod:`.vcl`) — projected-normal posterior, InfoNCE, KL bound to uniform;
+* ``gje`` (:mod:`.gje`) — Gaussian (mixture) joint embeddings;
+* ``supervised`` (:mod:`.supervised`) — the same encoder trained with labels (a ceiling).
 
-:data:`BASELINES` maps a method name to its ``(class, options class)``.
+Every method is an ``nn.Module`` with the trainer's interface: ``encoder``,
+``training_loss(x1, x2) -> (loss, terms)`` and ``features(x) -> {"z": ..., ...}``;
+:func:`~.build.build_method` builds a run's method on its encoder.
 
-The option dataclasses (:mod:`.options`) import without torch, and so does this package: the
-methods themselves are imported on first use (PEP 562), so the command line can read every
+The options and the registry import without torch, and so does this package: the
+methods themselves are imported on first use (PEP 562), so the command line reads every
 method's options without importing torch.
 """
 
@@ -25,20 +27,25 @@ import importlib
 from typing import Any
 
 from .options import (
-    METHOD_OPTIONS,
+    DEFAULT_HIDDEN,
     GJEOptions,
     MethodOptions,
+    SiameseHeads,
     SimSiamOptions,
     SupervisedOptions,
     VCLOptions,
     VICRegOptions,
+    VJEOptions,
     VSimSiamOptions,
-    register_method_options,
     setting,
 )
+from .registry import METHODS, MethodEntry, method_entry, register_method
 
 _LAZY = {
-    "BASELINES": ".registry",
+    "build_backbone": ".build",
+    "build_method": ".build",
+    "module_local_params": ".build",
+    "build_vje": ".vje",
     "TwoViewMethod": ".base",
     "GJE": ".gje",
     "PrototypeJointMixture": ".gje",
@@ -68,32 +75,40 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BASELINES",
-    "METHOD_OPTIONS",
+    "DEFAULT_HIDDEN",
     "GJE",
+    "METHODS",
+    "VCL",
     "GJEOptions",
+    "MethodEntry",
     "MethodOptions",
     "PrototypeJointMixture",
+    "SiameseHeads",
     "SimSiam",
     "SimSiamOptions",
     "Supervised",
     "SupervisedOptions",
     "TwoViewMethod",
-    "VCL",
     "VCLOptions",
     "VICReg",
     "VICRegOptions",
+    "VJEOptions",
     "VSimSiam",
     "VSimSiamOptions",
     "batch_gje_terms",
+    "build_backbone",
+    "build_method",
+    "build_vje",
     "gaussian_conditional",
     "gaussian_kl_to_standard",
     "gmje_loss",
+    "method_entry",
+    "module_local_params",
     "negative_cosine",
     "nt_xent",
     "power_spherical_nll",
     "projected_normal_kl_bound",
-    "register_method_options",
+    "register_method",
     "setting",
     "simsiam_loss",
     "vicreg_loss",

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import TwoViewMethod
-from .heads import mlp
+from .mlp_heads import mlp
 from .options import GJE_ESTIMATORS, GJEOptions
 
 __all__ = [

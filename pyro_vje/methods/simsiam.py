@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import TwoViewMethod
-from .heads import mlp, simsiam_projector
+from .mlp_heads import mlp, simsiam_projector
 from .options import SimSiamOptions
 
 __all__ = ["SimSiam", "SimSiamOptions", "negative_cosine", "simsiam_loss"]

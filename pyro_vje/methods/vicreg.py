@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import TwoViewMethod
-from .heads import mlp
+from .mlp_heads import mlp
 from .options import VICRegOptions
 
 __all__ = ["VICReg", "VICRegOptions", "covariance_term", "variance_term", "vicreg_loss"]

@@ -38,7 +38,7 @@ from torch import nn
 
 from ..distributions import PowerSpherical
 from .base import TwoViewMethod
-from .heads import simsiam_projector
+from .mlp_heads import simsiam_projector
 from .options import VSimSiamOptions
 
 __all__ = ["VSimSiam", "VSimSiamOptions", "power_spherical_nll", "vsimsiam_loss"]

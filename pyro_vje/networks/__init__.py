@@ -1,8 +1,8 @@
 """Networks: encoders f_theta, the optional projection head and the amortized inference network g_phi."""
 
 from .encoders import ENCODERS, NORMS, SmallCNN, build_encoder, small_cnn
-from .heads import ProjectedEncoder, ProjectionHead, with_projector
 from .inference import MIN_VAR, InferenceNetwork
+from .projection_head import ProjectedEncoder, ProjectionHead, with_projector
 from .resnet import resnet18, resnet50
 
 __all__ = [

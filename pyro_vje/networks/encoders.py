@@ -15,7 +15,7 @@ from pyro.nn import PyroModule
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
-from .heads import with_projector
+from .projection_head import with_projector
 from .resnet import resnet18, resnet50
 
 __all__ = ["ENCODERS", "NORMS", "SmallCNN", "build_encoder", "small_cnn"]

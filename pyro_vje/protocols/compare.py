@@ -49,14 +49,10 @@ from typing import Any
 
 import torch
 
+from ..config import TrainConfig, config_from_dict, option_names
 from ..evaluation import auroc, extract_features, flatten_pixels, knn_distance
-from ..training.config import METHOD_OPTIONS, TrainConfig, config_from_dict, option_names
-from ..training.logger import read_metrics
-from ..training.rundir import (
-    atomic_write_json,
-    atomic_write_text,
-    config_differences,
-)
+from ..methods.registry import METHODS
+from ..runs import atomic_write_json, atomic_write_text, config_differences, read_metrics
 from .presets import COMPARE_PRESETS
 
 __all__ = ["PRESETS", "Variant", "compare", "markdown_report", "parse_variant", "plot_knn_curves"]
@@ -109,7 +105,7 @@ def _variant_config(base: dict[str, Any], variant: Variant, out: Path) -> TrainC
     if "method" not in variant.overrides:
         raise ValueError(f"variant {variant.name!r}: its overrides must name the method (method=...)")
     method = variant.overrides["method"]
-    others = {name for m, cls in METHOD_OPTIONS.items() if m != method for name in option_names(m)}
+    others = {name for m in METHODS if m != method for name in option_names(m)}
     own = set(option_names(method))
     shared = {k: v for k, v in base.items() if k in own or k not in others}
     values = {**shared, **variant.overrides, "out": str(out / "runs" / variant.name)}

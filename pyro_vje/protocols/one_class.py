@@ -11,7 +11,7 @@ checkpoints) and ends with ``scores.npz``; a class with ``scores.npz`` is skippe
 a class with ``last.pt`` but no scores is resumed, so ``pyro-vje one-class`` can be
 interrupted and rerun, or run for a few classes at a time. Either needs the class's
 ``config.json`` to match the config now (as ``train --resume``,
-:func:`~pyro_vje.training.rundir.config_differences`): a rerun with another setting
+:func:`~pyro_vje.runs.config_differences`): a rerun with another setting
 is refused, naming the settings that differ. ``<out>/results.json``,
 ``results.md`` and ``figures/`` summarize every finished class.
 """
@@ -31,17 +31,17 @@ import torch
 from torch.utils.data import DataLoader
 
 from .. import score as scoring
+from ..config import TrainConfig
 from ..data import TwoViews, build_dataset, dataset_classes, dataset_labels, train_transform
 from ..evaluation.batchnorm import reestimate_batchnorm
 from ..evaluation.feature_scores import FEATURE_SCORES, feature_scores
 from ..evaluation.features import extract_features
 from ..evaluation.knn import knn_distance
 from ..evaluation.metrics import auroc
+from ..methods.registry import method_entry
 from ..model import VJE
-from ..training.config import TrainConfig
+from ..runs import atomic_write, atomic_write_json, check_out_path, config_differences, json_safe
 from ..training.loaders import RunData, build_eval_sets, test_split_name
-from ..training.logger import json_safe
-from ..training.rundir import atomic_write, atomic_write_json, check_out_path, config_differences
 from ..training.trainer import Trainer
 from .presets import BN_STATS, CIFAR_CPU_ONE_CLASS, DIGITS_ONE_CLASS, PAPER_ONE_CLASS
 
@@ -338,7 +338,7 @@ def run_one_class(
     ``bn_stats`` (:data:`BN_STATS`): which BatchNorm statistics the scores use;
     ``score_epochs``: also score each class after these epochs and write the AUROCs against
     the epoch to ``results_epochs.json`` / ``results_epochs.md``."""
-    if config.method != "vje" and (posterior_samples > 0 or tta_views > 0):
+    if not method_entry(config.method).likelihood and (posterior_samples > 0 or tta_views > 0):
         raise ValueError(
             f"posterior_samples and tta_views score VJE's likelihood; method {config.method!r} has "
             "none (its one-class scores are the feature-space ones)"

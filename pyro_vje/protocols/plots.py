@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "pyplot",
+    "save_figure",
     "plot_correlation",
     "plot_per_class_auroc",
     "plot_roc_curves",
@@ -36,7 +38,7 @@ __all__ = [
 _DPI = 100
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     """Return :mod:`matplotlib.pyplot` with the non-interactive Agg backend selected."""
     import matplotlib
 
@@ -46,9 +48,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
     """Save ``fig`` as a PNG at 100 dpi (creating parent dirs), close it and return the path."""
-    plt = _pyplot()
+    plt = pyplot()
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +114,7 @@ def plot_roc_curves(
     pairs = {label: _pair(value, label, "curves") for label, value in curves.items()}
     from sklearn.metrics import roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for label, (s_in, s_out) in pairs.items():
         y = np.concatenate([np.zeros(s_in.size), np.ones(s_out.size)])
@@ -127,7 +129,7 @@ def plot_roc_curves(
         ax.set_title(title)
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _shared_bins(pooled: np.ndarray, n_bins: int = 50) -> np.ndarray:
@@ -168,7 +170,7 @@ def plot_score_histograms(
     n = len(pairs)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
     flat = axes.ravel()
     for ax, (name, (s_in, s_out)) in zip(flat, pairs.items()):
@@ -183,7 +185,7 @@ def plot_score_histograms(
     for ax in flat[n:]:
         ax.set_visible(False)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_variance_histograms(variances: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
@@ -209,7 +211,7 @@ def plot_variance_histograms(variances: dict[str, np.ndarray], path: str | os.Pa
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
     bins = np.logspace(lo, hi, 51)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, arr in series.items():
         ax.hist(
@@ -220,7 +222,7 @@ def plot_variance_histograms(variances: dict[str, np.ndarray], path: str | os.Pa
     ax.set_ylabel("density")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sweep_heatmap(
@@ -257,7 +259,7 @@ def plot_sweep_heatmap(
             f"values has shape {arr.shape}, expected (len(betas), len(dfs)) = {(len(betas), len(dfs))}"
         )
     finite = arr[np.isfinite(arr)]
-    plt = _pyplot()
+    plt = pyplot()
     cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
     masked = np.ma.masked_invalid(arr)
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -283,7 +285,7 @@ def plot_sweep_heatmap(
         ax.set_title(title)
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_per_class_auroc(results: dict[str, dict[str, float]], path: str | os.PathLike[str]) -> Path:
@@ -309,7 +311,7 @@ def plot_per_class_auroc(results: dict[str, dict[str, float]], path: str | os.Pa
     n_scores = len(results)
     width = 0.8 / n_scores
     x = np.arange(len(classes))
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(min(30.0, max(6.0, 2.0 + len(classes) * (0.4 + 0.25 * n_scores))), 4))
     for k, (name, per_class) in enumerate(results.items()):
         heights = [float(per_class.get(c, np.nan)) for c in classes]
@@ -324,7 +326,7 @@ def plot_per_class_auroc(results: dict[str, dict[str, float]], path: str | os.Pa
     ax.set_xlabel("class")
     ax.legend(fontsize="small", ncols=min(4, n_scores + 1))
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_correlation(
@@ -357,11 +359,11 @@ def plot_correlation(
         r = float("nan")
     else:
         r = float(np.corrcoef(xa, ya)[0, 1])
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.scatter(xa, ya, s=18, alpha=0.8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(f"Pearson r = {r:.3f} (n={xa.size})")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

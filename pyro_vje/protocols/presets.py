@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..methods.registry import METHODS
+
 #: the paper's one-class settings (Section 5.3) on top of a config: batch 64, SGD at
 #: 5e-6 with cosine decay (``lr`` is per 256 images, so 2e-5 x 64/256 = 5e-6), wd 5e-6,
 #: beta 1, nu 0.5 (the best cell of Figure 4), 800 epochs.
@@ -96,15 +98,10 @@ LIKELIHOOD_ONLY_SETTINGS = ("freeze_encoder", "norm")
 #: statistics (gathered on augmented views).
 BN_STATS = ("clean", "train")
 
-#: Named variants: every method with its defaults, and the VJE ablations of Section 5.2/5.4.
+#: Named variants: every registered method with its defaults, and the VJE ablations of
+#: Section 5.2/5.4 (the supervised ceiling is the same encoder trained with labels).
 COMPARE_PRESETS: dict[str, dict[str, Any]] = {
-    "vje": {"method": "vje"},
-    "simsiam": {"method": "simsiam"},
-    "vicreg": {"method": "vicreg"},
-    "vsimsiam": {"method": "vsimsiam"},
-    "vcl": {"method": "vcl"},
-    "gje": {"method": "gje"},
-    "supervised": {"method": "supervised"},  # the ceiling: the same encoder trained with labels
+    **{name: {"method": name} for name in METHODS},
     "gje-batch": {"method": "gje", "estimator": "batch"},  # naive GJE: the Mahalanobis trace trap
     "vje-dir-kl": {"method": "vje", "terms": "dir,kl"},  # Table 6 rows
     "vje-dir-rad": {"method": "vje", "terms": "dir,rad"},
@@ -115,8 +112,9 @@ COMPARE_PRESETS: dict[str, dict[str, Any]] = {
     "vje-projector": {"method": "vje", "projector": True},  # Section 5.2
 }
 
-#: what ``pyro-vje compare`` runs without ``--methods``: the methods (no ablation, no ceiling).
-COMPARE_DEFAULT = ("vje", "simsiam", "vicreg", "vsimsiam", "vcl", "gje")
+#: what ``pyro-vje compare`` runs without ``--methods``: the registered methods marked
+#: ``compared`` (no ablation, no ceiling).
+COMPARE_DEFAULT = tuple(name for name, entry in METHODS.items() if entry.compared)
 
 #: the beta x nu grid of Figure 4.
 PAPER_BETAS = (0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)

@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..training.config import TrainConfig
-from ..training.logger import json_safe
-from ..training.rundir import atomic_write_json, check_out_path
+from ..config import TrainConfig
+from ..runs import atomic_write_json, check_out_path, json_safe
 from .one_class import checked_classes, mean_posterior_stats, run_one_class
 from .presets import PAPER_BETAS, PAPER_DFS
 

@@ -38,16 +38,14 @@ from torchvision.transforms import functional as TF
 from ..data import dataset_info, dataset_labels, narrow, subset_indices
 from ..data.corruptions import CORRUPTIONS, check_corruptions, corrupt
 from ..data.datasets import build_dataset
-from ..data.ood import ood_transform
+from ..data.ood_sets import ood_transform
 from ..evaluation.features import extract_features
 from ..evaluation.knn import knn_predict
 from ..evaluation.uncertainty_metrics import aurc, fraction_higher, r_auroc, risk_coverage, spearman
 from ..progress import progress_bar
+from ..runs import atomic_write_json, check_out_path, json_safe, load_run
 from ..training.distributed import resolve_device
-from ..training.export import load_run
 from ..training.loaders import build_eval_sets, test_split_name, validation_indices
-from ..training.logger import json_safe
-from ..training.rundir import atomic_write_json, check_out_path
 from ..uncertainty import uncertainty_scalars
 
 __all__ = ["UncertaintySettings", "markdown_table", "reading", "run_uncertainty"]

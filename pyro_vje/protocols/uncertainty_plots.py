@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from .plots import _pyplot, _save
+from .plots import pyplot, save_figure
 
 __all__ = ["plot_per_dim_variance", "plot_risk_coverage", "plot_severity_curves"]
 
 
 def plot_severity_curves(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     scalars = report["scalars"]
     corruptions = list(next(iter(scalars.values()))["severity_means"])
     levels = [0, *report["settings"]["severities"]]
@@ -46,11 +46,11 @@ def plot_severity_curves(report: dict[str, Any], path: str | os.PathLike[str]) -
         ax.axis("off")
     fig.suptitle(f"{report['method']} on {report['dataset']}: uncertainty against corruption severity")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_risk_coverage(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     curves = report["risk_coverage"]
     coverage = np.asarray(curves["coverage"])
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -66,11 +66,11 @@ def plot_risk_coverage(report: dict[str, Any], path: str | os.PathLike[str]) -> 
     ax.set_title(f"{report['method']} on {report['dataset']}: risk-coverage")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_per_dim_variance(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     per_dim = report["per_dim_variance"]
     clean = np.asarray(per_dim["clean"])
     order = np.argsort(clean)
@@ -85,4 +85,4 @@ def plot_per_dim_variance(report: dict[str, Any], path: str | os.PathLike[str]) 
     ax.set_title(f"log(sigma^2 at severity {top} / clean), per dimension")
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

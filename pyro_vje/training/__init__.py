@@ -1,6 +1,6 @@
 """Training: one loop for every method, with run directories, checkpoints, logs and DDP.
 
-The names below are imported on first use (PEP 562): ``pyro_vje.training.config`` is
+The names below are imported on first use (PEP 562): ``pyro_vje.config`` is
 light (no torch), so the command line reads the settings without importing torch.
 """
 
@@ -10,11 +10,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..config import TrainConfig, config_from_dict, load_config, load_config_file
     from ..evaluation import evaluate_features, evaluate_method, extract_features
-    from .config import TrainConfig, config_from_dict, load_config, load_config_file
-    from .distributed import resolve_device
-    from .export import embed_dataset, export_backbone, load_run, save_npz
-    from .methods import METHOD_BUILDERS, TrainStep, build_method
+    from .distributed import TrainStep, resolve_device
     from .schedule import lr_at, scaled_lr
     from .trainer import NonFiniteLossError, Trainer, TrainingInterrupted, train
 
@@ -22,18 +20,12 @@ _LAZY = {
     "evaluate_features": "..evaluation",
     "evaluate_method": "..evaluation",
     "extract_features": "..evaluation",
-    "TrainConfig": ".config",
-    "config_from_dict": ".config",
-    "load_config": ".config",
-    "load_config_file": ".config",
+    "TrainConfig": "..config",
+    "config_from_dict": "..config",
+    "load_config": "..config",
+    "load_config_file": "..config",
+    "TrainStep": ".distributed",
     "resolve_device": ".distributed",
-    "embed_dataset": ".export",
-    "export_backbone": ".export",
-    "load_run": ".export",
-    "save_npz": ".export",
-    "METHOD_BUILDERS": ".methods",
-    "TrainStep": ".methods",
-    "build_method": ".methods",
     "lr_at": ".schedule",
     "scaled_lr": ".schedule",
     "NonFiniteLossError": ".trainer",
@@ -43,25 +35,19 @@ _LAZY = {
 }
 
 __all__ = [
-    "METHOD_BUILDERS",
     "NonFiniteLossError",
     "TrainConfig",
     "TrainStep",
     "Trainer",
     "TrainingInterrupted",
-    "build_method",
     "config_from_dict",
-    "embed_dataset",
     "evaluate_features",
     "evaluate_method",
-    "export_backbone",
     "extract_features",
     "load_config",
     "load_config_file",
-    "load_run",
     "lr_at",
     "resolve_device",
-    "save_npz",
     "scaled_lr",
     "train",
 ]

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 T = TypeVar("T")
 
@@ -113,3 +114,19 @@ def resolve_device(name: str, dist: DistInfo | None = None) -> torch.device:
     elif device.type != "cpu":
         raise ValueError(f"unsupported device {name!r} (use auto, cpu, cuda or cuda:N)")
     return device
+
+
+class TrainStep(nn.Module):
+    """``forward(x1, x2) = method.training_loss(x1, x2)``: what DistributedDataParallel wraps,
+    since DDP synchronizes gradients for computations that run through ``forward``."""
+
+    def __init__(self, method: nn.Module):
+        super().__init__()
+        self.method = method
+
+    def forward(
+        self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict]:
+        if labels is not None:  # a method with uses_labels (the supervised reference)
+            return self.method.training_loss(x1, x2, labels)
+        return self.method.training_loss(x1, x2)

@@ -28,11 +28,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from ..config import TrainConfig
 from ..data import (
     DATASET_INFO,
     DatasetInfo,
@@ -48,7 +50,6 @@ from ..data import (
 from ..data.batched_views import BatchedMocoV2
 from ..data.per_image_views import EpochIndices, PerImageViews
 from ..data.tensor_loader import Normalized, TwoViewTensorLoader, in_memory_images, view_seed
-from .config import TrainConfig
 from .distributed import DistInfo
 
 
@@ -157,6 +158,16 @@ def _eval_loader(ds: Dataset, batch: int, workers: int, pin_memory: bool) -> Dat
     )
 
 
+def _reading(config: TrainConfig) -> dict[str, Any]:
+    """How ``config`` reads its data set: :func:`~pyro_vje.data.build_dataset`'s shared keywords."""
+    return {
+        "root": config.data_dir,
+        "download": config.download,
+        "cache": config.cache,
+        "skip_unreadable": config.skip_unreadable,
+    }
+
+
 def build_eval_sets(
     config: TrainConfig, split: str | None = None, transform: Callable | None = None
 ) -> tuple[Dataset, Dataset, int]:
@@ -166,12 +177,7 @@ def build_eval_sets(
     (``transform`` replaces the evaluation split's), and the number of classes."""
     info = DATASET_INFO[config.dataset]
     size = config.image_size or info.image_size
-    common = {
-        "root": config.data_dir,
-        "download": config.download,
-        "cache": config.cache,
-        "skip_unreadable": config.skip_unreadable,
-    }
+    common = _reading(config)
     evaluate = eval_transform(info, size)
     clip = config.train_split != "train"  # e.g. STL-10's 5k labelled images under a 100k+ subset
     bank_indices = _subset(config, "train", config.subset, config.seed, clip=clip)
@@ -235,12 +241,7 @@ def build_run_data(
     made on ``device``."""
     info = run_dataset_info(config)
     size = config.image_size or info.image_size
-    common = {
-        "root": config.data_dir,
-        "download": config.download,
-        "cache": config.cache,
-        "skip_unreadable": config.skip_unreadable,
-    }
+    common = _reading(config)
     train_indices = _subset(config, config.train_split, config.subset, config.seed)
     train_set = build_dataset(config.dataset, config.train_split, indices=train_indices, **common)
     bank_set, test_set, num_classes = build_eval_sets(config)

@@ -9,7 +9,7 @@
   and on a CPU without native support that request is warned about.
 
 A new run records the resolved choice (``bf16`` or ``none``) in ``config.json``, so a resumed
-run keeps it whatever machine it resumes on (:func:`~pyro_vje.training.rundir.with_run_backend`).
+run keeps it whatever machine it resumes on (:func:`~pyro_vje.runs.rundir.with_run_backend`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """One training loop for every method (paper Section 5): set-up, the epoch loop, results.
 
-:func:`train` runs a :class:`~pyro_vje.training.config.TrainConfig` end to end
+:func:`train` runs a :class:`~pyro_vje.config.TrainConfig` end to end
 (the run directory's files are :mod:`.rundir`'s and :mod:`.logger`'s, the
-optimizer :mod:`.optim`'s, the non-finite checks :mod:`.finite`'s):
+optimizer :mod:`.optim`'s, the non-finite checks :mod:`.nonfinite`'s):
 
 1. the run directory (``config.out``, default ``runs/<dataset>-<method>-<arch>-<time>``)
    gets ``config.json`` (the resolved config), ``train.log``, ``metrics.jsonl`` /
@@ -41,39 +41,41 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.check import take_skip_messages
+from ..config import TrainConfig, config_from_dict
+from ..data.unreadable import take_skip_messages
 from ..evaluation import autocast, evaluate_method
+from ..methods.build import build_method, module_local_params
 from ..progress import progress_bar
-from ..threads import set_threads, wait_policy_state
-from .baselines import baseline_metrics
-from .config import TrainConfig, config_from_dict
-from .distributed import all_reduce_mean, any_true, barrier, init_distributed, on_main, resolve_device
-from .export import export_backbone
-from .figures import plot_training_curves
-from .finite import NonFiniteLossError, first_non_finite
-from .loaders import RunData, build_run_data
-from .logger import MetricsLogger, json_safe
-from .methods import TrainStep, build_method, module_local_params
-from .optim import build_optimizer
-from .precision import resolve_amp
-from .rundir import (
+from ..runs.checkpoints import (
     CHECKPOINT_FORMAT,
     CorruptCheckpointError,
-    RunDirLock,
-    add_file_log,
-    atomic_save,
-    atomic_write_json,
-    check_run_dir,
-    clear_failed_attempt,
-    create_run_dir,
     load_checkpoint,
-    lock_run_dir,
-    remove_file_log,
     rng_state,
     set_rng_state,
     to_cpu,
 )
+from ..runs.export import export_backbone
+from ..runs.files import atomic_save, atomic_write_json, json_safe
+from ..runs.lock import RunDirLock, lock_run_dir
+from ..runs.metrics import MetricsLogger
+from ..runs.rundir import add_file_log, check_run_dir, clear_failed_attempt, create_run_dir, remove_file_log
+from ..threads import set_threads, wait_policy_state
+from .distributed import (
+    TrainStep,
+    all_reduce_mean,
+    any_true,
+    barrier,
+    init_distributed,
+    on_main,
+    resolve_device,
+)
+from .figures import plot_training_curves
+from .loaders import RunData, build_run_data
+from .nonfinite import NonFiniteLossError, first_non_finite
+from .optim import build_optimizer
+from .precision import resolve_amp
 from .schedule import lr_at, scaled_lr
+from .untrained_knn import untrained_knn
 
 __all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "train"]
 
@@ -383,7 +385,7 @@ class Trainer:
                     _WARNED.add(message)
                     print(f"warning: {message}", file=sys.stderr)
             if not self.resume and self.dist.is_main and cfg.baselines:
-                self.baselines = baseline_metrics(cfg, self.data, self.evaluate)
+                self.baselines = untrained_knn(cfg, self.data, self.evaluate)
                 log.info("baselines: %s", json.dumps(self.baselines))
             barrier(self.dist)
             epochs_bar = progress_bar(

@@ -326,7 +326,7 @@ def test_no_dataset_name_is_compared_outside_data():
 
 
 def test_folder_only_data_sets_need_a_folder():
-    from pyro_vje.training.config import TrainConfig
+    from pyro_vje.config import TrainConfig
 
     assert [name for name, info in DATASET_INFO.items() if info.reads_folder and not info.downloads] == [
         "imagenet",

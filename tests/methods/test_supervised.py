@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from pyro_vje.methods import Supervised, SupervisedOptions
+from pyro_vje.runs import read_metrics
 from pyro_vje.training import TrainConfig, train
-from pyro_vje.training.logger import read_metrics
 
 
 def _cross_entropy64(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -91,14 +91,14 @@ def test_plot_roc_curves_legend_auroc_matches_sklearn(
 ) -> None:
     curves = _pairs(rng)
     captured: list[str] = []
-    real_save = sp._save
+    real_save = sp.save_figure
 
     def spy(fig: Any, path: Path) -> Path:
         legend = fig.axes[0].get_legend()
         captured.extend(t.get_text() for t in legend.get_texts())
         return real_save(fig, path)
 
-    monkeypatch.setattr(sp, "_save", spy)
+    monkeypatch.setattr(sp, "save_figure", spy)
     sp.plot_roc_curves(curves, tmp_path / "roc.png")
     assert len(captured) == len(curves) + 1  # + chance line
     for label, (s_in, s_out) in curves.items():
@@ -186,13 +186,13 @@ def test_plot_sweep_heatmap_nan_cell_text(
 ) -> None:
     values = np.array([[0.6, np.nan], [0.7, 0.8]])
     texts: list[str] = []
-    real_save = sp._save
+    real_save = sp.save_figure
 
     def spy(fig: Any, path: Path) -> Path:
         texts.extend(t.get_text() for t in fig.axes[0].texts)
         return real_save(fig, path)
 
-    monkeypatch.setattr(sp, "_save", spy)
+    monkeypatch.setattr(sp, "save_figure", spy)
     sp.plot_sweep_heatmap(values, [0.5, 1.0], [3, 10], tmp_path / "s.png", fmt="{:.2f}")
     assert texts == ["0.60", "–", "0.70", "0.80"]
 
@@ -245,13 +245,13 @@ def test_plot_correlation(tmp_path: Path, rng: np.random.Generator, monkeypatch:
     x = rng.normal(size=30)
     y = 2 * x + rng.normal(scale=0.5, size=30)
     titles: list[str] = []
-    real_save = sp._save
+    real_save = sp.save_figure
 
     def spy(fig: Any, path: Path) -> Path:
         titles.append(fig.axes[0].get_title())
         return real_save(fig, path)
 
-    monkeypatch.setattr(sp, "_save", spy)
+    monkeypatch.setattr(sp, "save_figure", spy)
     out = sp.plot_correlation(x, y, tmp_path / "c.png", xlabel="entropy", ylabel="cell AUROC")
     _check_png(tmp_path / "c.png", out)
     assert f"r = {np.corrcoef(x, y)[0, 1]:.3f}" in titles[0]
@@ -267,7 +267,7 @@ def test_plot_correlation_bad_inputs(tmp_path: Path) -> None:
 
 
 def test_figures_are_closed(tmp_path: Path, rng: np.random.Generator) -> None:
-    plt = sp._pyplot()
+    plt = sp.pyplot()
     before = len(plt.get_fignums())
     sp.plot_roc_curves(_pairs(rng), tmp_path / "r.png")
     sp.plot_correlation(np.arange(5.0), np.arange(5.0) ** 2, tmp_path / "c.png", "x", "y")

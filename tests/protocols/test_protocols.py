@@ -255,7 +255,7 @@ def test_rescoring_a_finished_run_reproduces_its_aurocs(one_class_dir, tmp_path,
 
 # ------------------------------------------------------------------ issue 26
 def test_score_checks_every_ood_name_before_loading_the_model(tmp_path, monkeypatch):
-    import pyro_vje.protocols.ood as protocol
+    import pyro_vje.protocols.ood_detection as protocol
 
     def load_run(*args, **kwargs):
         raise AssertionError("the model was loaded before the OOD names were checked")
@@ -266,7 +266,7 @@ def test_score_checks_every_ood_name_before_loading_the_model(tmp_path, monkeypa
 
 
 def test_score_reading_names_the_score_to_trust_and_its_strongest_baseline():
-    from pyro_vje.protocols.ood import reading
+    from pyro_vje.protocols.ood_detection import reading
 
     def m(auroc):
         return {"auroc": auroc, "aupr_out": 0.5, "aupr_in": 0.5, "fpr95": 0.5}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pyro_vje.training.logger import read_metrics
+from pyro_vje.runs import read_metrics
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 ROOT = Path(__file__).resolve().parents[2]

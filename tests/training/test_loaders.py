@@ -7,10 +7,10 @@ import torch
 from PIL import Image
 
 from pyro_vje.data.tensor_loader import TwoViewTensorLoader
+from pyro_vje.runs import read_metrics
 from pyro_vje.training import TrainConfig, train
 from pyro_vje.training.distributed import DistInfo
 from pyro_vje.training.loaders import build_run_data
-from pyro_vje.training.logger import read_metrics
 from tests.training.test_trainer import Interrupt, stop_after, tiny
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from pyro_vje.runs import read_metrics
 from pyro_vje.training import NonFiniteLossError, TrainConfig, config_from_dict, load_config_file, train
-from pyro_vje.training.logger import read_metrics
 
 
 def tiny(tmp_path, **kw) -> TrainConfig:
@@ -163,12 +163,14 @@ def test_batch_larger_than_the_data_is_a_clear_error(tmp_path):
         train(tiny(tmp_path, subset=20, batch_size=32))
 
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_a1d9cf2.tar.gz"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def test_a_run_written_by_the_code_before_the_redesign_still_resumes(tmp_path):
-    # tests/fixtures/make_resume_fixture.py wrote it at commit a1d9cf2: 3 epochs, stopped after 2
-    with tarfile.open(FIXTURE) as tar:
+# tests/fixtures/make_resume_fixture.py wrote each at its commit: 3 epochs, stopped after 2;
+# a1d9cf2 is main before issue 11's redesign of training/, 8b441cf main before issue 22's
+@pytest.mark.parametrize("commit", ["a1d9cf2", "8b441cf"])
+def test_a_run_written_by_the_code_before_the_redesign_still_resumes(tmp_path, commit):
+    with tarfile.open(FIXTURES / f"run_{commit}.tar.gz") as tar:
         tar.extractall(tmp_path, filter="data")
     run = tmp_path / "run"
     expected = json.loads((run / "expected_epoch3.json").read_text())
@@ -228,7 +230,7 @@ def test_two_trainers_on_one_run_directory_are_refused_and_the_lock_is_released(
     # a second process resuming the same run is refused while the first holds it
     code = (
         "from pyro_vje.training import train, config_from_dict;"
-        "from pyro_vje.training.rundir import read_run_config;"
+        "from pyro_vje.runs import read_run_config;"
         f"train(config_from_dict(read_run_config({str(run)!r})), resume=True)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -270,7 +272,7 @@ def test_corrupt_last_checkpoint_on_resume_says_what_to_do(tmp_path):
 
 
 def test_best_checkpoint_has_no_optimizer_and_still_loads(tmp_path):
-    from pyro_vje.training import load_run
+    from pyro_vje.runs import load_run
 
     cfg = tiny(tmp_path, epochs=1)
     train(cfg)
@@ -285,7 +287,7 @@ def test_best_checkpoint_has_no_optimizer_and_still_loads(tmp_path):
 
 
 def test_effective_peak_lr_is_recorded_and_config_json_still_loads(tmp_path):
-    from pyro_vje.training.rundir import read_run_config
+    from pyro_vje.runs import read_run_config
 
     cfg = tiny(tmp_path, epochs=1, lr=0.04, batch_size=32)
     results = train(cfg)

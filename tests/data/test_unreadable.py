@@ -9,8 +9,14 @@ from PIL import Image
 
 from pyro_vje.cli import main
 from pyro_vje.data import build_dataset
-from pyro_vje.data.check import UnreadableImageError, image_paths, load_image, readable_samples, scan_images
-from pyro_vje.data.ood import build_ood_dataset
+from pyro_vje.data.ood_sets import build_ood_dataset
+from pyro_vje.data.unreadable import (
+    UnreadableImageError,
+    image_paths,
+    load_image,
+    readable_samples,
+    scan_images,
+)
 
 
 def make_tree_with_bad_files(root: Path, per_class: int = 4) -> tuple[Path, list[Path]]:

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_vje.training import TrainConfig, config_from_dict
-from pyro_vje.training.rundir import (
+from pyro_vje.runs import (
     atomic_save,
     atomic_write,
     atomic_write_json,
@@ -21,9 +20,9 @@ from pyro_vje.training.rundir import (
     create_run_dir,
     load_checkpoint,
     read_run_config,
-    rng_state,
-    set_rng_state,
 )
+from pyro_vje.runs.checkpoints import rng_state, set_rng_state
+from pyro_vje.training import TrainConfig, config_from_dict
 
 
 def test_atomic_save_round_trip_weights_only(tmp_path):
@@ -158,7 +157,7 @@ def test_lock_refuses_a_live_holder_and_takes_over_a_stale_one(tmp_path):
     import subprocess
     import sys
 
-    from pyro_vje.training.rundir import RunDirLockedError, lock_run_dir
+    from pyro_vje.runs.lock import RunDirLockedError, lock_run_dir
 
     lock = lock_run_dir(tmp_path)
     record = json.loads((tmp_path / ".lock").read_text())

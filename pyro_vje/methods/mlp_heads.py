@@ -3,7 +3,7 @@
 Each builder returns a plain ``nn.Sequential`` mapping ``(N, in_dim)`` to ``(N, out_dim)``.
 BatchNorm makes a sample's output depend on its batch in training mode, as in
 SimSiam, VICReg and SimCLR; VJE's own heads use LayerNorm instead
-(:mod:`pyro_vje.networks.heads`).
+(:mod:`pyro_vje.networks.projection_head`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,4 @@ def simsiam_projector(dim: int, width: int, layers: int) -> nn.Sequential:
     """SimSiam's projector (Chen & He 2021), shared by SimSiam and VSimSiam: ``layers`` linear
     layers of ``width`` without biases, BatchNorm after each, ReLU between, and a last
     BatchNorm without affine parameters."""
-    return mlp(
-        dim, width, width, layers, bias=False, last_bn=True, last_bn_affine=False, last_bias=False
-    )
+    return mlp(dim, width, width, layers, bias=False, last_bn=True, last_bn_affine=False, last_bias=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from ..config import TrainConfig
 from ..evaluation import flatten_pixels, knn_evaluate
-from .config import TrainConfig
 from .loaders import RunData
 
 log = logging.getLogger("pyro_vje")
@@ -14,7 +14,7 @@ log = logging.getLogger("pyro_vje")
 MAX_PIXEL_VALUES = 2e8  # above this the raw-pixel bank would not fit comfortably in memory (ImageNet)
 
 
-def baseline_metrics(
+def untrained_knn(
     config: TrainConfig, data: RunData, evaluate: Callable[[], dict[str, float]]
 ) -> dict[str, float]:
     """kNN accuracy of raw (normalized) pixels and of the untrained method's z (``evaluate()``).

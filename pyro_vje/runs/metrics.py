@@ -14,33 +14,15 @@ import csv
 import io
 import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any
 
-from .rundir import atomic_write_text
+from .files import atomic_write_text, json_scalar
+
+__all__ = ["MetricsLogger", "read_metrics"]
 
 log = logging.getLogger("pyro_vje")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # JSON has no nan/inf
-    return value
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with nan/inf floats as strings (valid JSON), paths and other objects as ``str``."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, float):
-        return _clean(obj)
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    return str(obj)
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -79,7 +61,7 @@ class MetricsLogger:
         atomic_write_text("".join(json.dumps(row) + "\n" for row in self.rows), self.jsonl)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
-        row = {k: _clean(v) for k, v in row.items()}
+        row = {k: json_scalar(v) for k, v in row.items()}
         self.rows.append(row)
         with self.jsonl.open("a") as f:
             f.write(json.dumps(row) + "\n")

@@ -8,17 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pyro_vje.config import GROUPS
+from pyro_vje.methods import METHODS, MethodEntry, MethodOptions, VJEOptions, register_method, setting
 from pyro_vje.training import TrainConfig, config_from_dict, load_config
-from pyro_vje.training.config import (
-    GROUPS,
-    METHOD_OPTIONS,
-    MethodOptions,
-    VJEOptions,
-    register_method_options,
-    setting,
-)
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_defaults_are_the_readme_main_job():
@@ -140,11 +134,12 @@ def test_method_options_belong_to_their_method():
 
 
 def test_a_new_method_registers_its_own_options():
-    @register_method_options("toy")
     @dataclass
     class ToyOptions(MethodOptions):
         temperature: float = setting(0.5, "toy temperature")
 
+    entry = MethodEntry(ToyOptions, lambda encoder, options: None, "Toy", "a toy")
+    register_method("toy", entry)
     try:
         cfg = config_from_dict({"method": "toy", "temperature": 2, "lr": 0.1}).validate()
         assert isinstance(cfg.options, ToyOptions) and cfg.temperature == 2.0 and cfg.lr == 0.1
@@ -154,13 +149,26 @@ def test_a_new_method_registers_its_own_options():
         with pytest.raises(ValueError, match="unknown config keys: temperature"):
             config_from_dict({"temperature": 1.0})
         with pytest.raises(ValueError, match="already registered"):
-            register_method_options("toy")(ToyOptions)
+            register_method("toy", entry)
     finally:
-        METHOD_OPTIONS.pop("toy")
+        METHODS.pop("toy")
+
+
+def test_a_method_whose_options_repeat_a_shared_setting_is_refused():
+    @dataclass
+    class Clashing(MethodOptions):
+        lr: float = setting(0.1, "a second learning rate")
+
+    register_method("clash", MethodEntry(Clashing, lambda encoder, options: None, "C", "clashes"))
+    try:
+        with pytest.raises(ValueError, match="'clash': its options repeat shared settings: lr"):
+            TrainConfig(method="clash").validate()
+    finally:
+        METHODS.pop("clash")
 
 
 def test_every_setting_has_help_text_and_a_section():
-    for cls in (TrainConfig, *METHOD_OPTIONS.values()):
+    for cls in (TrainConfig, *(entry.options for entry in METHODS.values())):
         for f in dataclasses.fields(cls):
             assert f.metadata.get("help"), (cls.__name__, f.name)
     for f in dataclasses.fields(TrainConfig):
@@ -226,7 +234,7 @@ def test_malformed_config_file_is_one_line_naming_file_and_line(tmp_path, suffix
 
 
 def test_an_unset_inference_width_is_chosen_by_encoder_and_recorded():
-    from pyro_vje.training.config import DEFAULT_HIDDEN
+    from pyro_vje.methods import DEFAULT_HIDDEN
 
     assert DEFAULT_HIDDEN == {"small_cnn": 512, "resnet18": 128, "resnet50": 512}  # Section 5.1; issue 8
     for arch, width in DEFAULT_HIDDEN.items():

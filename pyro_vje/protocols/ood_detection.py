@@ -1,7 +1,7 @@
 """Cross-data-set out-of-distribution detection with a trained run (``pyro-vje score``).
 
 In-distribution: the run's own evaluation split. Out-of-distribution: any of
-:data:`pyro_vje.data.ood.OOD_CHOICES` — another data set through torchvision (CIFAR-10/100,
+:data:`pyro_vje.data.ood_sets.OOD_CHOICES` — another data set through torchvision (CIFAR-10/100,
 Fashion-MNIST, MNIST, SVHN, STL-10, ...), any image folder, or a synthetic shift of the
 in-distribution test images that needs no download (Gaussian / uniform noise, blur,
 inversion). For every score of :mod:`pyro_vje.score` (VJE runs), the training-free raw-pixel
@@ -21,16 +21,14 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import TwoViews, dataset_info, narrow, subset_indices, train_transform
-from ..data.ood import build_ood_dataset, check_ood_spec, ood_train_transform, ood_transform
+from ..data.ood_sets import build_ood_dataset, check_ood_spec, ood_train_transform, ood_transform
 from ..evaluation.batchnorm import reestimate_batchnorm
 from ..evaluation.features import extract_features
 from ..evaluation.metrics import ood_metrics
 from ..model import VJE
+from ..runs import atomic_write_json, json_safe, load_run
 from ..training.distributed import resolve_device
-from ..training.export import load_run
 from ..training.loaders import build_eval_sets
-from ..training.logger import json_safe
-from ..training.rundir import atomic_write_json
 from .one_class import BASELINE_SCORES, REPORTED_FEATURE_SCORE, REPORTED_SCORE, scores_against_bank
 
 

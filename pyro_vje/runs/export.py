@@ -1,4 +1,4 @@
-"""Trained runs as artefacts: load a method from a run, export the backbone, embed a data set.
+"""A trained run's artefacts: the backbone's weights and a data set's embeddings.
 
 ``pyro-vje embed RUN`` writes an ``.npz`` with ``z`` (encoder output), ``mu`` and
 ``scale`` (posterior loc and standard deviation, VJE) and ``labels`` for every
@@ -20,49 +20,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..config import TrainConfig
 from ..data import DATASET_INFO, build_dataset, dataset_labels, eval_transform, subset_indices
 from ..evaluation.features import extract_features
-from .config import TrainConfig, config_from_dict
-from .methods import build_method
-from .rundir import atomic_save, atomic_write, load_checkpoint
+from .files import atomic_save, atomic_write
 
-
-def resolve_checkpoint(path: str | os.PathLike, which: str = "last") -> Path:
-    """A checkpoint file from a run directory (``last.pt`` or ``best.pt``) or a file path.
-
-    ``which="best"`` on a run without ``best.pt`` (it is written at the first kNN evaluation:
-    a run stopped before one, or a one-class run, has none) is an error, not ``last.pt``.
-    """
-    path = Path(path)
-    if path.is_dir():
-        if which not in ("best", "last"):
-            raise ValueError(f"checkpoint must be best or last, got {which!r}")
-        if (path / f"{which}.pt").is_file():
-            return path / f"{which}.pt"
-        if which == "best" and (path / "last.pt").is_file():
-            raise FileNotFoundError(
-                f"--checkpoint best: {path} has no best.pt (written at the run's first kNN evaluation, "
-                "which it did not reach); use --checkpoint last for its last.pt"
-            )
-        raise FileNotFoundError(f"{path} holds no {which}.pt or last.pt: not a finished pyro-vje run?")
-    if not path.is_file():
-        raise FileNotFoundError(f"run directory or checkpoint {str(path)!r} not found")
-    return path
-
-
-def load_run(
-    path: str | os.PathLike, which: str = "last", device: str | torch.device = "cpu"
-) -> tuple[TrainConfig, nn.Module]:
-    """The config and the trained method (in eval mode) of a run directory or checkpoint file."""
-    ckpt = resolve_checkpoint(path, which)
-    state = load_checkpoint(ckpt)
-    if "model" not in state or "config" not in state:
-        raise ValueError(f"{ckpt} is not a pyro-vje training checkpoint (no model/config entries)")
-    config = config_from_dict(state["config"])
-    info = DATASET_INFO[config.dataset]
-    method = build_method(config, info.channels, config.image_size or info.image_size)
-    method.load_state_dict(state["model"])
-    return config, method.to(device).eval()
+__all__ = ["embed_dataset", "export_backbone", "save_npz"]
 
 
 def export_backbone(method: nn.Module, config: TrainConfig, path: str | os.PathLike) -> Path:

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from pyro_vje.training.finite import first_non_finite, is_finite
+from pyro_vje.training.nonfinite import first_non_finite, is_finite
 
 
 class Two(nn.Module):

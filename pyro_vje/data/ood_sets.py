@@ -38,7 +38,6 @@ from torchvision import transforms as T
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import functional as TF
 
-from .check import load_image
 from .datasets import (
     DATASET_INFO,
     DatasetInfo,
@@ -51,6 +50,7 @@ from .datasets import (
     open_image_folder,
 )
 from .transforms import ResizeIfNeeded, eval_transform, train_transform
+from .unreadable import load_image
 
 __all__ = [
     "OOD_CHOICES",
@@ -321,7 +321,7 @@ def build_ood_dataset(
         severity: the blur's sigma in px.
         skip_unreadable: leave out the image files PIL cannot read (``imagefolder:`` and image-folder
             data sets, after ``indices``), saying how many on stderr; otherwise reading one raises
-            :class:`~pyro_vje.data.check.UnreadableImageError` naming it.
+            :class:`~pyro_vje.data.unreadable.UnreadableImageError` naming it.
 
     Labels are kept as the data set has them (they are irrelevant for OOD scoring).
 

@@ -3,8 +3,8 @@
 A :class:`TrainConfig` has one field per setting shared by every method, each in
 a section (``metadata["group"]``: model, data, optimization, evaluation and
 logging, run), and ``options``: the chosen method's own settings, an instance
-of the :class:`MethodOptions` dataclass the method registered with
-:func:`register_method_options` (VJE's: :class:`VJEOptions`). The help text of
+of the :class:`MethodOptions` dataclass that the method's entry of
+:data:`~pyro_vje.methods.registry.METHODS` names (VJE's: :class:`VJEOptions`). The help text of
 every setting lives once, in its field's ``metadata["help"]``; the command line
 is generated from it.
 
@@ -31,9 +31,10 @@ import os
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from ..methods.options import METHOD_OPTIONS, MethodOptions, register_method_options, setting
+from .methods.options import MethodOptions, VJEOptions, setting
+from .methods.registry import METHODS
 
 AMP_MODES = ("auto", "bf16", "none")
 AUGMENT_BACKENDS = ("auto", "batched", "per_image")
@@ -107,54 +108,10 @@ def _choice(name: str, value: Any, allowed) -> None:
         raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(map(str, allowed))}")
 
 
-# ------------------------------------------------------------------ method options
-#: the inference network's width when ``hidden`` is left unset, per encoder: the paper's 128 for
-#: ResNet-18 and 512 for ResNet-50 (Section 5.1), and 512 for the small CNN (D = 128), where
-#: 64 -> 512 lifted digits kNN of z from 0.931 to 0.978 at 1,000 steps and CIFAR-10's too
-#: (docs/results.md, issue 8).
-DEFAULT_HIDDEN: dict[str, int] = {"small_cnn": 512, "resnet18": 128, "resnet50": 512}
-
-
-@register_method_options("vje")
-@dataclass
-class VJEOptions(MethodOptions):
-    """VJE's settings (Sections 3-4): the inference network and the variational objective."""
-
-    group: ClassVar[str] = "model"
-
-    hidden: int | None = setting(
-        None,
-        "inference-network bottleneck width (unset: 512 for small_cnn, the paper's 128 for resnet18 "
-        "and 512 for resnet50)",
-    )
-    depth: int = setting(3, "inference-network layers")
-    df: float = setting(3.0, "Student-t degrees of freedom nu (inf: the Gaussian limit)")
-    beta: float = setting(1.0, "KL weight beta")
-    radial_scale: float = setting(1.0, "scale sqrt(lambda) of the radial Student-t")
-    elbo: str = setting("meanfield", "meanfield (analytic KL, the paper) or trace (Monte-Carlo KL)")
-    num_particles: int = setting(1, "posterior samples per view")
-    terms: str = setting(
-        "dir,rad,kl", "loss terms kept (Table 6 ablation): a comma-separated subset of dir, rad, kl"
-    )
-
-    def validate(self) -> None:
-        _choice("elbo", self.elbo, ("meanfield", "trace"))
-        for name in ("hidden", "depth", "num_particles"):
-            if getattr(self, name) is not None:  # hidden unset: TrainConfig.validate picks it
-                _at_least_one(name, getattr(self, name))
-        _positive_finite("radial_scale", self.radial_scale)
-        if not self.df > 0:  # inf is the Gaussian limit
-            raise ValueError(f"df must be > 0 (inf allowed), got {self.df}")
-        _finite_non_negative("beta", self.beta)
-        from ..model import check_terms
-
-        check_terms(self.terms)
-
-
 def option_names(method: str) -> tuple[str, ...]:
     """The flat keys of ``method``'s options (empty for an unknown method)."""
-    cls = METHOD_OPTIONS.get(method)
-    return tuple(f.name for f in fields(cls)) if cls else ()
+    entry = METHODS.get(method)
+    return tuple(f.name for f in fields(entry.options)) if entry else ()
 
 
 # ------------------------------------------------------------------------ config
@@ -304,11 +261,12 @@ class TrainConfig:
             else:
                 value = f.default_factory()
             object.__setattr__(self, f.name, value)
-        cls = METHOD_OPTIONS.get(self.method)
+        entry = METHODS.get(self.method)
+        cls = entry.options if entry else None
         if cls is None:  # validate() names the unknown method; keep what was given
             own = options if options is not None else VJEOptions()
         else:
-            own = options if isinstance(options, cls) else cls()
+            own = options if type(options) is cls else cls()
         mine = {k: values.pop(k) for k in list(values) if k in {f.name for f in fields(own)}}
         if values:
             raise TypeError(f"TrainConfig got unknown settings: {', '.join(sorted(values))}")
@@ -329,12 +287,17 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise ``ValueError`` naming the first bad field; return ``self``."""
-        from ..data import DATASET_INFO
-        from ..networks import ENCODERS
+        from .data import DATASET_INFO
+        from .networks import ENCODERS
 
         check_field_types(self)
         check_field_types(self.options)
-        _choice("method", self.method, tuple(METHOD_OPTIONS))
+        _choice("method", self.method, tuple(METHODS))
+        clash = sorted(set(option_names(self.method)) & {f.name for f in shared_fields()})
+        if clash:
+            raise ValueError(
+                f"method {self.method!r}: its options repeat shared settings: {', '.join(clash)}"
+            )
         _choice("arch", self.arch, ENCODERS)
         _choice("dataset", self.dataset, tuple(DATASET_INFO))
         _choice("amp", self.amp, AMP_MODES)
@@ -351,8 +314,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "knn_k", "eval_every", "width"):
             _at_least_one(name, getattr(self, name))
         self.options.validate()
-        if isinstance(self.options, VJEOptions) and self.options.hidden is None:
-            self.options.hidden = DEFAULT_HIDDEN[self.arch]  # recorded in config.json as chosen
+        self.options.fill_defaults(self.arch)  # e.g. VJE's hidden: recorded in config.json as chosen
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
         for name in ("warmup_epochs", "num_workers"):
@@ -411,7 +373,8 @@ def known_keys(method: str) -> tuple[str, ...]:
 
 
 def _field_default(name: str, method: str) -> Any:
-    for f in shared_fields() + tuple(fields(METHOD_OPTIONS.get(method, VJEOptions))):
+    options = METHODS[method].options if method in METHODS else VJEOptions
+    for f in shared_fields() + tuple(fields(options)):
         if f.name == name:
             return f.default
     return None

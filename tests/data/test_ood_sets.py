@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pyro_vje.data import DATASET_INFO, build_dataset, dataset_labels, eval_transform
-from pyro_vje.data.ood import (
+from pyro_vje.data.ood_sets import (
     OOD_CHOICES,
     SHIFTS,
     ImageFiles,
