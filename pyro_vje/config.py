@@ -33,7 +33,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .methods.options import MethodOptions, VJEOptions, setting
+from .methods.options import (
+    MethodOptions,
+    VJEOptions,
+    check_at_least_one,
+    check_choice,
+    check_finite_non_negative,
+    check_positive_finite,
+    setting,
+)
 from .methods.registry import METHODS
 
 AMP_MODES = ("auto", "bf16", "none")
@@ -42,21 +50,6 @@ AUGMENT_BACKENDS = ("auto", "batched", "per_image")
 #: learning rate after the linear scaling rule): not settings, dropped when it is read back.
 DERIVED_KEYS = frozenset({"peak_lr"})
 GROUPS = ("model", "data", "optimization", "evaluation and logging", "run")
-
-
-def _positive_finite(name: str, value: float) -> None:
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-
-
-def _finite_non_negative(name: str, value: float) -> None:
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-
-
-def _at_least_one(name: str, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 _EXPECTED = {bool: "true or false", int: "an integer", float: "a number (or 'inf')", str: "a string"}
@@ -101,11 +94,6 @@ def check_field_types(settings: Any) -> None:
             if type(None) in typing.get_args(hints[f.name]):
                 expected += " or null"
             raise ValueError(f"{f.name} must be {expected}, got {value!r} ({type(value).__name__})")
-
-
-def _choice(name: str, value: Any, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(map(str, allowed))}")
 
 
 def option_names(method: str) -> tuple[str, ...]:
@@ -292,19 +280,19 @@ class TrainConfig:
 
         check_field_types(self)
         check_field_types(self.options)
-        _choice("method", self.method, tuple(METHODS))
+        check_choice("method", self.method, tuple(METHODS))
         clash = sorted(set(option_names(self.method)) & {f.name for f in shared_fields()})
         if clash:
             raise ValueError(
                 f"method {self.method!r}: its options repeat shared settings: {', '.join(clash)}"
             )
-        _choice("arch", self.arch, ENCODERS)
-        _choice("dataset", self.dataset, tuple(DATASET_INFO))
-        _choice("amp", self.amp, AMP_MODES)
-        _choice("linear_probe", self.linear_probe, ("none", "fast", "full"))
-        _choice("norm", self.norm, ("batch", "group", "none"))
-        _choice("augment", self.augment, ("default", "crop", "none"))
-        _choice("augment_backend", self.augment_backend, AUGMENT_BACKENDS)
+        check_choice("arch", self.arch, ENCODERS)
+        check_choice("dataset", self.dataset, tuple(DATASET_INFO))
+        check_choice("amp", self.amp, AMP_MODES)
+        check_choice("linear_probe", self.linear_probe, ("none", "fast", "full"))
+        check_choice("norm", self.norm, ("batch", "group", "none"))
+        check_choice("augment", self.augment, ("default", "crop", "none"))
+        check_choice("augment_backend", self.augment_backend, AUGMENT_BACKENDS)
         if self.crop_min_scale is not None and not 0 < self.crop_min_scale <= 1:
             raise ValueError(f"crop_min_scale must be in (0, 1], got {self.crop_min_scale}")
         if self.color_jitter is not None and not 0 <= self.color_jitter < 1:
@@ -312,7 +300,7 @@ class TrainConfig:
         if self.width != 32 and self.arch != "small_cnn":
             raise ValueError(f"width applies to small_cnn; {self.arch} has torchvision's widths")
         for name in ("epochs", "batch_size", "knn_k", "eval_every", "width"):
-            _at_least_one(name, getattr(self, name))
+            check_at_least_one(name, getattr(self, name))
         self.options.validate()
         self.options.fill_defaults(self.arch)  # e.g. VJE's hidden: recorded in config.json as chosen
         if self.batch_size < 2:
@@ -321,9 +309,9 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("lr", "knn_temperature"):
-            _positive_finite(name, getattr(self, name))
+            check_positive_finite(name, getattr(self, name))
         for name in ("weight_decay", "momentum"):
-            _finite_non_negative(name, getattr(self, name))
+            check_finite_non_negative(name, getattr(self, name))
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.normal_class is not None and self.normal_class < 0:

@@ -16,6 +16,10 @@ from typing import Any, ClassVar
 
 __all__ = [
     "DEFAULT_HIDDEN",
+    "check_at_least_one",
+    "check_choice",
+    "check_finite_non_negative",
+    "check_positive_finite",
     "GJE_ESTIMATORS",
     "KL_BOUNDS",
     "GJEOptions",
@@ -34,6 +38,27 @@ __all__ = [
 def setting(default: Any, help: str, group: str = "", **kwargs: Any) -> Any:
     """A dataclass field with its help text and CLI section (``metadata``): the only copy of both."""
     return field(default=default, metadata={"help": help, "group": group}, **kwargs)
+
+
+def check_choice(name: str, value: Any, allowed) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(map(str, allowed))}")
+
+
+def check_at_least_one(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def check_positive_finite(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+
+
+def check_finite_non_negative(name: str, value: float) -> None:
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
 
 
 @dataclass
@@ -97,18 +122,14 @@ class VJEOptions(MethodOptions):
     )
 
     def validate(self) -> None:
-        if self.elbo not in ELBOS:
-            raise ValueError(f"unknown elbo {self.elbo!r}; choose from {', '.join(ELBOS)}")
+        check_choice("elbo", self.elbo, ELBOS)
         for name in ("hidden", "depth", "num_particles"):
-            value = getattr(self, name)
-            if value is not None and value < 1:  # hidden unset: fill_defaults picks it
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if not (self.radial_scale > 0 and math.isfinite(self.radial_scale)):
-            raise ValueError(f"radial_scale must be a positive finite number, got {self.radial_scale}")
+            if getattr(self, name) is not None:  # hidden unset: fill_defaults picks it
+                check_at_least_one(name, getattr(self, name))
+        check_positive_finite("radial_scale", self.radial_scale)
         if not self.df > 0:  # inf is the Gaussian limit
             raise ValueError(f"df must be > 0 (inf allowed), got {self.df}")
-        if not (self.beta >= 0 and math.isfinite(self.beta)):
-            raise ValueError(f"beta must be a finite number >= 0, got {self.beta}")
+        check_finite_non_negative("beta", self.beta)
         from ..model import check_terms
 
         check_terms(self.terms)

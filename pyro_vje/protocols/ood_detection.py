@@ -25,7 +25,7 @@ from ..data.ood_sets import build_ood_dataset, check_ood_spec, ood_train_transfo
 from ..evaluation.batchnorm import reestimate_batchnorm
 from ..evaluation.features import extract_features
 from ..evaluation.metrics import ood_metrics
-from ..model import VJE
+from ..methods.registry import method_entry
 from ..runs import atomic_write_json, json_safe, load_run
 from ..training.distributed import resolve_device
 from ..training.loaders import build_eval_sets
@@ -93,7 +93,7 @@ def run_ood(
         check_ood_spec(spec, root=ood_root)
     dev = resolve_device(device)
     config, vje = load_run(run, checkpoint, dev)
-    if not isinstance(vje, VJE) and (posterior_samples > 0 or tta_views > 0):
+    if not method_entry(config.method).likelihood and (posterior_samples > 0 or tta_views > 0):
         raise ValueError(
             f"posterior samples and --tta score VJE's likelihood; the run's method {config.method!r} has "
             "none (its scores are the feature-space ones)"
